@@ -1,0 +1,23 @@
+//! crossbook-core: the pure-Rust heart of crossbook.
+//!
+//! Contract: no Python, no clock, no randomness that is not seeded by the caller. Every amount is an
+//! integer (ticks, lots, atoms); products go through `i128` with checked arithmetic, and overflow is
+//! an error or a reject, never a wrap. The same sequence of operations produces the same events, bit
+//! for bit.
+//!
+//! Modules:
+//! - [`types`]: ids, sides, order parameters and the units they are counted in.
+//! - [`book`]: a price-time priority order book for one market, with its events.
+//! - [`workload`]: the seeded, standard order-book workload that benchmarks run.
+//! - [`error`]: errors for misuse (trading outcomes are events, not errors).
+
+pub mod book;
+pub mod error;
+pub mod types;
+pub mod workload;
+
+pub use book::{Event, EventKind, EventSink, OrderBook, Reason, RestingOrder};
+pub use error::BookError;
+pub use types::{
+    BookState, OrderId, OrderRequest, OrderType, OwnerId, Price, Qty, SelfTradePrevention, Side, TimeInForce,
+};
