@@ -1,0 +1,32 @@
+//! The one mapping from core errors to the Python exception tree of `crossbook.exceptions`.
+//!
+//! The classes are defined in Python (so they can also derive from `ValueError`, `TypeError`,
+//! `LookupError`) and imported lazily on first use.
+
+use crossbook_core::BookError;
+use pyo3::PyErr;
+
+pyo3::import_exception!(crossbook.exceptions, InvalidTypeError);
+pyo3::import_exception!(crossbook.exceptions, InvalidArgumentError);
+pyo3::import_exception!(crossbook.exceptions, InvalidQuantityError);
+pyo3::import_exception!(crossbook.exceptions, InvalidPriceError);
+pyo3::import_exception!(crossbook.exceptions, InvalidOrderError);
+pyo3::import_exception!(crossbook.exceptions, InvalidParameterError);
+pyo3::import_exception!(crossbook.exceptions, UnknownOrderError);
+
+/// Converts a core error into its Python exception.
+pub fn book_error(error: BookError) -> PyErr {
+    let message = error.to_string();
+    let innermost = match error {
+        BookError::BatchRow { source, .. } => *source,
+        other => other,
+    };
+    match innermost {
+        BookError::NonPositiveQuantity(_) => InvalidQuantityError::new_err(message),
+        BookError::NonPositivePrice(_) => InvalidPriceError::new_err(message),
+        BookError::UnknownOrder(..) => UnknownOrderError::new_err(message),
+        BookError::InvalidOrder(_) => InvalidOrderError::new_err(message),
+        BookError::InvalidParameter(_) => InvalidParameterError::new_err(message),
+        _ => InvalidArgumentError::new_err(message),
+    }
+}
