@@ -8,6 +8,7 @@ import numpy.typing as npt
 from crossbook.enums import BookState, OrderType, SelfTradePrevention, Side, TimeInForce
 
 __version__: Final[str]
+EVENT_DTYPE: Final[np.dtype[np.void]]
 EVENT_KINDS: Final[tuple[str, ...]]
 REASONS: Final[tuple[str, ...]]
 OP_PLACE: Final[int]
@@ -135,7 +136,7 @@ class OrderBook:
         owner: npt.NDArray[np.uint64] | None = None,
         order_id: npt.NDArray[np.uint64] | None = None,
         flags: npt.NDArray[np.uint16] | None = None,
-    ) -> Columns: ...
+    ) -> npt.NDArray[np.void]: ...
     def __len__(self) -> int: ...
 
 def standard_workload(seed: int, warmup: int, operations: int) -> tuple[Columns, Columns]: ...

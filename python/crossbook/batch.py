@@ -14,15 +14,18 @@ order_id   uint64  target of a cancel or amend; optional
 flags      uint16  ``FLAG_*`` bits, plus ``stp(mode)`` (places); optional
 ========== ======= =============================================================================
 
-Events come back as a dict of equal-length columns: ``row`` (the operation that produced the
-event), ``kind`` (index into :data:`EVENT_KINDS`), ``reason`` (index into :data:`REASONS`),
-``side``, ``order_id``, ``owner``, ``price``, ``quantity``, ``maker_order_id``, ``maker_owner``.
-A malformed row raises before any row runs, so a batch is all-or-nothing for misuse.
+Events come back as one numpy structured array of dtype :data:`EVENT_DTYPE` (packed records
+written by Rust and handed over without a copy); ``events["price"]`` is a column view. Fields:
+``row`` (the operation that produced the event), ``kind`` (index into :data:`EVENT_KINDS`),
+``reason`` (index into :data:`REASONS`), ``side``, ``order_id``, ``owner``, ``price``,
+``quantity``, ``maker_order_id``, ``maker_owner``. A malformed row raises before any row runs, so
+a batch is all-or-nothing for misuse.
 """
 
 from __future__ import annotations
 
 from crossbook._core import (
+    EVENT_DTYPE,
     EVENT_KINDS,
     FLAG_FOK,
     FLAG_IOC,
@@ -53,6 +56,7 @@ def stp(mode: SelfTradePrevention | str) -> int:
 
 
 __all__ = [
+    "EVENT_DTYPE",
     "EVENT_KINDS",
     "FLAG_FOK",
     "FLAG_IOC",

@@ -2,14 +2,13 @@
 //!
 //! Seeded and self-contained (SplitMix64), so every run and every language sees the same rows:
 //! `warmup` passive limit adds, then `operations` rows of which 45% are passive limit adds within
-//! 100 ticks of a slowly drifting mid, 40% cancels of orders the generator placed and has not
-//! cancelled (some will have been filled, which the book reports as `OrderNotLive`), and 15%
+//! 100 ticks of a slowly drifting mid, 40% cancels of live orders (chosen uniformly), and 15%
 //! aggressive IOC limits up to 4 ticks through the mid. 64 owners, so self-trade prevention
-//! (the default `RejectTaker`) fires too. Ids are predicted from the book's dense id scheme, so the
-//! workload must run on an empty book.
+//! (the default `RejectTaker`) fires too. The generator runs its rows through a book of its own to
+//! know which orders are live, so the workload must run on an empty book to mean the same thing.
 
-use crate::book::{flags, op, OperationColumns};
-use crate::types::{OrderId, Side};
+use crate::book::{flags, op, EventKind, OperationColumns, OrderBook};
+use crate::types::{OrderId, OrderRequest, Side, TimeInForce};
 
 /// SplitMix64: tiny, fast and good enough to shape a benchmark.
 #[derive(Clone, Debug)]
@@ -49,8 +48,12 @@ pub const START_MID: i64 = 100_000;
 struct Generator {
     rng: SplitMix64,
     mid: i64,
-    next_id: OrderId,
-    placed: Vec<OrderId>,
+    /// The generator's own copy of the book, to know which orders are live.
+    book: OrderBook,
+    /// Live order ids, and each live id's position in `live` (for O(1) removal).
+    live: Vec<OrderId>,
+    position: std::collections::HashMap<OrderId, usize>,
+    events: Vec<crate::book::Event>,
 }
 
 impl Generator {
@@ -68,8 +71,9 @@ impl Generator {
         let quantity = 1 + self.small(10);
         let owner = 1 + self.rng.below(64);
         rows.push(op::PLACE, side, price, quantity, owner, 0, 0);
-        self.placed.push(self.next_id);
-        self.next_id += 1;
+        self.run(|book, events| {
+            book.place(&OrderRequest::limit(side, price, quantity, owner), events).map(drop)
+        });
     }
 
     fn aggressive_ioc(&mut self, rows: &mut OperationColumns) {
@@ -82,13 +86,41 @@ impl Generator {
         let quantity = 1 + self.small(20);
         let owner = 1 + self.rng.below(64);
         rows.push(op::PLACE, side, price, quantity, owner, 0, flags::IOC);
-        self.next_id += 1;
+        let request = OrderRequest::limit(side, price, quantity, owner).with_time_in_force(TimeInForce::Ioc);
+        self.run(|book, events| book.place(&request, events).map(drop));
     }
 
     fn cancel(&mut self, rows: &mut OperationColumns) {
-        let pick = usize::try_from(self.rng.below(self.placed.len() as u64)).expect("index fits");
-        let id = self.placed.swap_remove(pick);
+        let pick = usize::try_from(self.rng.below(self.live.len() as u64)).expect("index fits");
+        let id = self.live[pick];
         rows.push(op::CANCEL, Side::Bid, 0, 0, 0, id, 0);
+        self.run(|book, events| book.cancel(id, events));
+    }
+
+    /// Applies one operation to the generator's book and updates the live set from its events.
+    fn run(&mut self, operation: impl FnOnce(&mut OrderBook, &mut Vec<crate::book::Event>) -> Result<(), crate::BookError>) {
+        self.events.clear();
+        operation(&mut self.book, &mut self.events).expect("generated operations are valid");
+        for event in &self.events {
+            let gone = match event.kind {
+                EventKind::Fill => Some(event.maker_order_id).filter(|&id| self.book.order(id).is_none()),
+                EventKind::Cancelled => Some(event.order_id),
+                _ => None,
+            };
+            if let Some(id) = gone {
+                let at = self.position.remove(&id).expect("a removed order was live");
+                self.live.swap_remove(at);
+                if let Some(&moved) = self.live.get(at) {
+                    self.position.insert(moved, at);
+                }
+            }
+        }
+        if let Some(event) = self.events.first() {
+            if event.kind == EventKind::Accepted && self.book.order(event.order_id).is_some() {
+                self.position.insert(event.order_id, self.live.len());
+                self.live.push(event.order_id);
+            }
+        }
     }
 
     fn drift(&mut self) {
@@ -103,7 +135,14 @@ impl Generator {
 /// The standard workload: (warm-up rows, measured rows).
 #[must_use]
 pub fn standard(seed: u64, warmup: usize, operations: usize) -> (OperationColumns, OperationColumns) {
-    let mut generator = Generator { rng: SplitMix64::new(seed), mid: START_MID, next_id: 1, placed: Vec::new() };
+    let mut generator = Generator {
+        rng: SplitMix64::new(seed),
+        mid: START_MID,
+        book: OrderBook::default(),
+        live: Vec::new(),
+        position: std::collections::HashMap::new(),
+        events: Vec::new(),
+    };
     let mut warm = OperationColumns::default();
     for _ in 0..warmup {
         generator.passive_add(&mut warm);
@@ -113,7 +152,7 @@ pub fn standard(seed: u64, warmup: usize, operations: usize) -> (OperationColumn
         generator.drift();
         match generator.rng.below(100) {
             0..=44 => generator.passive_add(&mut measured),
-            45..=84 if !generator.placed.is_empty() => generator.cancel(&mut measured),
+            45..=84 if !generator.live.is_empty() => generator.cancel(&mut measured),
             45..=84 => generator.passive_add(&mut measured),
             _ => generator.aggressive_ioc(&mut measured),
         }

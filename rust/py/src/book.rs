@@ -4,14 +4,15 @@
 //! borrows numpy columns, releases the GIL for the whole batch and hands the event columns back as
 //! numpy arrays without copying.
 
-use crossbook_core::book::{BookParams, EventColumns, OrderStatus, Operations, PlaceOutcome};
+use crossbook_core::book::{BookParams, EventRecords, OrderStatus, Operations, PlaceOutcome, EVENT_RECORD_FIELDS, EVENT_RECORD_SIZE};
 use crossbook_core::{
     Event as CoreEvent, EventKind, OrderBook as CoreBook, OrderRequest, OrderType, Reason, RestingOrder as CoreResting,
     SelfTradePrevention, TimeInForce,
 };
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::convert;
 use crate::errors::{book_error, InvalidArgumentError, InvalidOrderError, InvalidTypeError};
@@ -435,8 +436,8 @@ impl PyOrderBook {
     }
 
     /// Runs a batch of operations given as numpy columns (see `crossbook.batch`) with the GIL
-    /// released; returns every event as a dict of numpy columns. A malformed row raises before
-    /// anything runs.
+    /// released; returns every event as one numpy structured array (`crossbook.batch.EVENT_DTYPE`).
+    /// A malformed row raises before anything runs.
     #[pyo3(signature = (op, side, price, quantity, owner=None, order_id=None, flags=None))]
     #[allow(clippy::too_many_arguments)]
     fn execute_batch<'py>(
@@ -449,7 +450,7 @@ impl PyOrderBook {
         owner: Option<&Bound<'py, PyAny>>,
         order_id: Option<&Bound<'py, PyAny>>,
         flags: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let op = column::<u8>(op, "op", "uint8")?;
         let rows = op.len()?;
         let side = column::<u8>(side, "side", "uint8")?;
@@ -469,10 +470,11 @@ impl PyOrderBook {
         };
         let book = &mut self.book;
         let events = py.detach(|| {
-            let mut events = EventColumns::with_capacity(operations.op.len() * 2);
+            let mut events = EventRecords::with_capacity(operations.op.len() * 2);
             book.apply_batch(&operations, &mut events).map(|()| events)
         });
-        event_columns(py, events.map_err(book_error)?)
+        let bytes = PyArray1::from_vec(py, events.map_err(book_error)?.into_bytes());
+        bytes.call_method1("view", (event_dtype(py)?,))
     }
 }
 
@@ -522,19 +524,19 @@ fn optional_column<'py, T: numpy::Element + Default + Clone>(
     }
 }
 
-fn event_columns(py: Python<'_>, events: EventColumns) -> PyResult<Bound<'_, PyDict>> {
-    let dict = PyDict::new(py);
-    dict.set_item("row", PyArray1::from_vec(py, events.row))?;
-    dict.set_item("kind", PyArray1::from_vec(py, events.kind))?;
-    dict.set_item("reason", PyArray1::from_vec(py, events.reason))?;
-    dict.set_item("side", PyArray1::from_vec(py, events.side))?;
-    dict.set_item("order_id", PyArray1::from_vec(py, events.order_id))?;
-    dict.set_item("owner", PyArray1::from_vec(py, events.owner))?;
-    dict.set_item("price", PyArray1::from_vec(py, events.price))?;
-    dict.set_item("quantity", PyArray1::from_vec(py, events.quantity))?;
-    dict.set_item("maker_order_id", PyArray1::from_vec(py, events.maker_order_id))?;
-    dict.set_item("maker_owner", PyArray1::from_vec(py, events.maker_owner))?;
-    Ok(dict)
+/// The numpy structured dtype of event records, built once from the core's record layout.
+pub fn event_dtype(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    DTYPE
+        .get_or_try_init(py, || {
+            let spec = PyDict::new(py);
+            spec.set_item("names", PyList::new(py, EVENT_RECORD_FIELDS.map(|(name, _, _)| name))?)?;
+            spec.set_item("formats", PyList::new(py, EVENT_RECORD_FIELDS.map(|(_, format, _)| format))?)?;
+            spec.set_item("offsets", PyList::new(py, EVENT_RECORD_FIELDS.map(|(_, _, offset)| offset))?)?;
+            spec.set_item("itemsize", EVENT_RECORD_SIZE)?;
+            Ok::<_, PyErr>(py.import("numpy")?.call_method1("dtype", (spec,))?.unbind())
+        })
+        .map(|dtype| dtype.bind(py))
 }
 
 /// The standard benchmark workload as two dicts of numpy columns: (warm-up, measured).
@@ -562,15 +564,7 @@ pub fn standard_workload(
 
 /// Names of event kinds and reasons, indexed by their codes in event columns.
 pub fn code_tables(py: Python<'_>) -> PyResult<(Bound<'_, PyTuple>, Bound<'_, PyTuple>)> {
-    let kinds = [
-        EventKind::Accepted,
-        EventKind::Rejected,
-        EventKind::Fill,
-        EventKind::Cancelled,
-        EventKind::Expired,
-        EventKind::Amended,
-    ]
-    .map(EventKind::name);
+    let kinds = EventKind::ALL.map(EventKind::name);
     let reasons = Reason::ALL.map(Reason::name);
     Ok((PyTuple::new(py, kinds)?, PyTuple::new(py, reasons)?))
 }

@@ -3,13 +3,13 @@
 //! A batch is validated completely before its first operation runs, so a malformed row (unknown
 //! op code or side, contradictory flags, a non-positive quantity, an id that will not have been
 //! issued by the time the row runs) is an error naming the row, and the book is left untouched.
-//! Trading outcomes are events, exactly as in the per-call interface; `row` on each event names the
-//! operation that produced it.
+//! Trading outcomes are events, exactly as in the per-call interface, written as packed records
+//! ([`EventRecords`]) whose `row` names the operation that produced each.
 
 use crate::error::BookError;
 use crate::types::{OrderId, OrderRequest, OrderType, OwnerId, Price, Qty, SelfTradePrevention, Side, TimeInForce};
 
-use super::{check_amend, check_request, Event, EventSink, OrderBook};
+use super::{check_amend, check_request, Event, EventKind, EventSink, OrderBook, Reason};
 
 /// Operation codes of the `op` column.
 pub mod op {
@@ -111,52 +111,81 @@ impl OperationColumns {
     }
 }
 
-/// Events as columns (the bulk sink); `row` is the operation's index in its batch.
+/// The layout of one event record: (field name, numpy type string, byte offset). Little-endian,
+/// [`EVENT_RECORD_SIZE`] bytes per record; `row` is the operation's index in its batch.
+pub const EVENT_RECORD_FIELDS: [(&str, &str, usize); 10] = [
+    ("row", "<u4", 0),
+    ("kind", "u1", 4),
+    ("reason", "u1", 5),
+    ("side", "u1", 6),
+    ("order_id", "<u8", 8),
+    ("owner", "<u8", 16),
+    ("price", "<i8", 24),
+    ("quantity", "<i8", 32),
+    ("maker_order_id", "<u8", 40),
+    ("maker_owner", "<u8", 48),
+];
+
+/// Bytes per event record (one byte of padding after `side`).
+pub const EVENT_RECORD_SIZE: usize = 56;
+
+/// Events as packed little-endian records (the bulk sink): one buffer, one write per event, ready to
+/// be viewed as a numpy structured array with [`EVENT_RECORD_FIELDS`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EventColumns {
-    pub row: Vec<u32>,
-    pub kind: Vec<u8>,
-    pub reason: Vec<u8>,
-    pub side: Vec<u8>,
-    pub order_id: Vec<OrderId>,
-    pub owner: Vec<OwnerId>,
-    pub price: Vec<Price>,
-    pub quantity: Vec<Qty>,
-    pub maker_order_id: Vec<OrderId>,
-    pub maker_owner: Vec<OwnerId>,
+pub struct EventRecords {
+    bytes: Vec<u8>,
     current_row: u32,
 }
 
-impl EventColumns {
+impl EventRecords {
     #[must_use]
-    pub fn with_capacity(capacity: usize) -> Self {
-        EventColumns {
-            row: Vec::with_capacity(capacity),
-            kind: Vec::with_capacity(capacity),
-            reason: Vec::with_capacity(capacity),
-            side: Vec::with_capacity(capacity),
-            order_id: Vec::with_capacity(capacity),
-            owner: Vec::with_capacity(capacity),
-            price: Vec::with_capacity(capacity),
-            quantity: Vec::with_capacity(capacity),
-            maker_order_id: Vec::with_capacity(capacity),
-            maker_owner: Vec::with_capacity(capacity),
-            current_row: 0,
-        }
+    pub fn with_capacity(events: usize) -> Self {
+        EventRecords { bytes: Vec::with_capacity(events * EVENT_RECORD_SIZE), current_row: 0 }
     }
 
     #[must_use]
     pub fn len(&self) -> usize {
-        self.kind.len()
+        self.bytes.len() / EVENT_RECORD_SIZE
     }
 
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.kind.is_empty()
+        self.bytes.is_empty()
+    }
+
+    /// Forgets every record, keeping the buffer.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+    }
+
+    /// The packed records.
+    #[must_use]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Decodes record `index` (for tests and Rust consumers; Python views the bytes directly).
+    #[must_use]
+    pub fn get(&self, index: usize) -> Option<(u32, Event)> {
+        let record = self.bytes.get(index * EVENT_RECORD_SIZE..(index + 1) * EVENT_RECORD_SIZE)?;
+        let word = |offset: usize| -> [u8; 8] { record[offset..offset + 8].try_into().expect("8 bytes") };
+        let row = u32::from_le_bytes(record[0..4].try_into().expect("4 bytes"));
+        let event = Event {
+            kind: EventKind::ALL[usize::from(record[4])],
+            reason: Reason::ALL[usize::from(record[5])],
+            side: Side::from_code(record[6]).expect("a recorded side"),
+            order_id: u64::from_le_bytes(word(8)),
+            owner: u64::from_le_bytes(word(16)),
+            price: i64::from_le_bytes(word(24)),
+            quantity: i64::from_le_bytes(word(32)),
+            maker_order_id: u64::from_le_bytes(word(40)),
+            maker_owner: u64::from_le_bytes(word(48)),
+        };
+        Some((row, event))
     }
 }
 
-impl EventSink for EventColumns {
+impl EventSink for EventRecords {
     #[inline]
     fn begin_operation(&mut self, row: usize) {
         self.current_row = u32::try_from(row).expect("batches are validated to fewer than 2^32 rows");
@@ -164,16 +193,18 @@ impl EventSink for EventColumns {
 
     #[inline]
     fn push(&mut self, event: Event) {
-        self.row.push(self.current_row);
-        self.kind.push(event.kind as u8);
-        self.reason.push(event.reason as u8);
-        self.side.push(event.side as u8);
-        self.order_id.push(event.order_id);
-        self.owner.push(event.owner);
-        self.price.push(event.price);
-        self.quantity.push(event.quantity);
-        self.maker_order_id.push(event.maker_order_id);
-        self.maker_owner.push(event.maker_owner);
+        let mut record = [0u8; EVENT_RECORD_SIZE];
+        record[0..4].copy_from_slice(&self.current_row.to_le_bytes());
+        record[4] = event.kind as u8;
+        record[5] = event.reason as u8;
+        record[6] = event.side as u8;
+        record[8..16].copy_from_slice(&event.order_id.to_le_bytes());
+        record[16..24].copy_from_slice(&event.owner.to_le_bytes());
+        record[24..32].copy_from_slice(&event.price.to_le_bytes());
+        record[32..40].copy_from_slice(&event.quantity.to_le_bytes());
+        record[40..48].copy_from_slice(&event.maker_order_id.to_le_bytes());
+        record[48..56].copy_from_slice(&event.maker_owner.to_le_bytes());
+        self.bytes.extend_from_slice(&record);
     }
 }
 
@@ -233,6 +264,39 @@ fn decode(ops: &Operations<'_>, row: usize) -> Result<Decoded, BookError> {
     }
 }
 
+/// The first row that `decode` would refuse, or whose cancel/amend names an id not issued by the
+/// time the row runs. Branch-free per row, so validating a batch costs little next to running it.
+fn first_malformed_row(ops: &Operations<'_>, mut next_id: OrderId) -> Option<usize> {
+    for row in 0..ops.op.len() {
+        let (code, bits, price, quantity) = (ops.op[row], ops.flags[row], ops.price[row], ops.quantity[row]);
+        let is_place = code == op::PLACE;
+        let market = bits & flags::MARKET != 0;
+        let quote = bits & flags::QUOTE_QUANTITY != 0;
+        let fok = bits & flags::FOK != 0;
+        let bad_place = (ops.side[row] > 1)
+            | (bits & !flags::ALL != 0)
+            | (bits & flags::IOC != 0 && fok)
+            | (quantity <= 0)
+            | (!market & (price <= 0))
+            | (market & (bits & flags::POST_ONLY != 0))
+            | (!market & quote)
+            | (market & quote & fok);
+        next_id += u64::from(is_place);
+        let id = ops.order_id[row];
+        let targets_order = code == op::CANCEL || code == op::AMEND;
+        let bad_target = (id == 0) | (id >= next_id);
+        let bad_amend = (price < 0) | (quantity < 0) | ((price == 0) & (quantity == 0));
+        let bad = (code > op::CANCEL_ALL)
+            | (is_place & bad_place)
+            | (targets_order & bad_target)
+            | ((code == op::AMEND) & bad_amend);
+        if bad {
+            return Some(row);
+        }
+    }
+    None
+}
+
 impl OrderBook {
     /// Runs a batch of operations, writing every event to `sink`.
     ///
@@ -251,16 +315,16 @@ impl OrderBook {
         if u32::try_from(rows).is_err() {
             return Err(BookError::InvalidParameter(format!("a batch holds fewer than 2^32 rows, got {rows}")));
         }
-        let mut next_id = self.next_order_id();
-        for row in 0..rows {
-            let row_error = |source| BookError::BatchRow { row, source: Box::new(source) };
-            match decode(ops, row).map_err(row_error)? {
-                Decoded::Place(_) => next_id += 1,
-                Decoded::Cancel(id) | Decoded::Amend(id, _, _) if id == 0 || id >= next_id => {
-                    return Err(row_error(BookError::UnknownOrder(id, next_id - 1)));
-                }
-                _ => {}
+        if let Some(row) = first_malformed_row(ops, self.next_order_id()) {
+            let mut next_id = self.next_order_id();
+            for earlier in 0..row {
+                next_id += u64::from(ops.op[earlier] == op::PLACE);
             }
+            let source = match decode(ops, row) {
+                Err(error) => error,
+                Ok(_) => BookError::UnknownOrder(ops.order_id[row], next_id - 1),
+            };
+            return Err(BookError::BatchRow { row, source: Box::new(source) });
         }
         for row in 0..rows {
             sink.begin_operation(row);

@@ -28,6 +28,16 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, indexed by its code (so `ALL[k as usize] == k`).
+    pub const ALL: [EventKind; 6] = [
+        EventKind::Accepted,
+        EventKind::Rejected,
+        EventKind::Fill,
+        EventKind::Cancelled,
+        EventKind::Expired,
+        EventKind::Amended,
+    ];
+
     /// The name Python sees.
     #[must_use]
     pub fn name(self) -> &'static str {

@@ -39,23 +39,36 @@ impl Ladder {
     }
 
     /// The position of the level at `price`, or where it would be inserted.
+    ///
+    /// Keys are distinct integers, so the level `d` ticks behind the best is at most `d` positions
+    /// from the end: in a book with a level at every tick the first guess is exact. The guess is
+    /// walked toward the top for a few steps and then refined by binary search, so a sparse book
+    /// costs no more than a plain binary search.
     #[inline]
     pub fn find(&self, price: Price) -> Result<usize, usize> {
         let target = key(self.side, price);
-        // Activity sits near the top of the book, which is the end of the vector: look there first.
         let len = self.levels.len();
-        let scan = len.min(4);
-        for offset in 1..=scan {
-            let position = len - offset;
+        let Some(best) = self.levels.last() else { return Err(0) };
+        let best_key = key(self.side, best.price);
+        if target >= best_key {
+            return if target == best_key { Ok(len - 1) } else { Err(len) };
+        }
+        let behind = usize::try_from(best_key - target).unwrap_or(usize::MAX);
+        let mut position = len.saturating_sub(1 + behind.min(len));
+        for _ in 0..4 {
             let level_key = key(self.side, self.levels[position].price);
             if level_key == target {
                 return Ok(position);
             }
-            if level_key < target {
-                return Err(position + 1);
+            if level_key > target {
+                return Err(position);
             }
+            position += 1;
         }
-        self.levels[..len - scan].binary_search_by_key(&target, |level| key(self.side, level.price))
+        match self.levels[position..].binary_search_by_key(&target, |level| key(self.side, level.price)) {
+            Ok(offset) => Ok(position + offset),
+            Err(offset) => Err(position + offset),
+        }
     }
 
     #[inline]

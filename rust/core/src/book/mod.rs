@@ -27,7 +27,7 @@ mod events;
 mod ladder;
 mod store;
 
-pub use batch::{flags, op, EventColumns, OperationColumns, Operations};
+pub use batch::{flags, op, EventRecords, OperationColumns, Operations, EVENT_RECORD_FIELDS, EVENT_RECORD_SIZE};
 pub use events::{Event, EventKind, EventSink, Reason};
 
 use ladder::{key, Ladder, Level};
