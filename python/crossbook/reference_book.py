@@ -582,9 +582,10 @@ class ReferenceBook:
         owner: npt.NDArray[np.uint64] | None = None,
         order_id: npt.NDArray[np.uint64] | None = None,
         flags: npt.NDArray[np.uint16] | None = None,
-    ) -> dict[str, npt.NDArray[Any]]:
+    ) -> npt.NDArray[np.void]:
         """Runs a batch of operations given as numpy columns (see :mod:`crossbook.batch`); returns every
-        event as a dict of numpy columns. A malformed row raises before anything runs."""
+        event as one structured array of dtype :data:`EVENT_DTYPE`, one record per event with ``row``
+        naming the operation that produced it. A malformed row raises before anything runs."""
         ops = _column(op, "op", np.uint8)
         _contiguous(ops)
         rows = len(ops)
@@ -616,7 +617,7 @@ class ReferenceBook:
                     f"(ids run from 1 to {next_id - 1})"
                 )
 
-        out: dict[str, list[int]] = {name: [] for name, _ in _EVENT_COLUMNS}
+        records: list[tuple[int, ...]] = []
         for row, (name, arguments) in enumerate(decoded):
             events: list[Event] = []
             if name == "place":
@@ -627,14 +628,11 @@ class ReferenceBook:
                 self._amend(arguments[0], arguments[1], arguments[2], events)
             else:
                 self._cancel_all(arguments[0], events)
-            for event in events:
-                out["row"].append(row)
-                out["kind"].append(EVENT_KINDS.index(event.kind))
-                out["reason"].append(REASONS.index(event.reason or "None"))
-                out["side"].append(SIDES.index(event.side))
-                for field in ("order_id", "owner", "price", "quantity", "maker_order_id", "maker_owner"):
-                    out[field].append(getattr(event, field))
-        return {name: np.array(out[name], dtype=dtype) for name, dtype in _EVENT_COLUMNS}
+            records.extend((row, *_event_codes(event)) for event in events)
+        result = np.zeros(len(records), dtype=EVENT_DTYPE)  # zeroed, padding included, as Rust writes it
+        for index, name in enumerate(EVENT_DTYPE.names or ()):
+            result[name] = [record[index] for record in records]
+        return result
 
     # -- the engine ---------------------------------------------------------------------------------
 
@@ -883,18 +881,43 @@ class ReferenceBook:
 # Batch columns
 # ---------------------------------------------------------------------------------------------------
 
-_EVENT_COLUMNS: Final = (
-    ("row", np.uint32),
-    ("kind", np.uint8),
-    ("reason", np.uint8),
-    ("side", np.uint8),
-    ("order_id", np.uint64),
-    ("owner", np.uint64),
-    ("price", np.int64),
-    ("quantity", np.int64),
-    ("maker_order_id", np.uint64),
-    ("maker_owner", np.uint64),
+EVENT_DTYPE: Final = np.dtype(
+    {
+        "names": [
+            "row",
+            "kind",
+            "reason",
+            "side",
+            "order_id",
+            "owner",
+            "price",
+            "quantity",
+            "maker_order_id",
+            "maker_owner",
+        ],
+        "formats": ["<u4", "u1", "u1", "u1", "<u8", "<u8", "<i8", "<i8", "<u8", "<u8"],
+        "offsets": [0, 4, 5, 6, 8, 16, 24, 32, 40, 48],
+        "itemsize": 56,
+    }
 )
+"""One event record of a batch: the operation's row, then the event with names as codes (``kind``
+indexes :data:`EVENT_KINDS`, ``reason`` :data:`REASONS`, ``side`` 0 Bid / 1 Ask); the layout of
+the Rust record, so the two books' results compare byte for byte."""
+
+
+def _event_codes(event: Event) -> tuple[int, ...]:
+    """An event's fields as the codes of an event record (without the row)."""
+    return (
+        EVENT_KINDS.index(event.kind),
+        REASONS.index(event.reason or "None"),
+        SIDES.index(event.side),
+        event.order_id,
+        event.owner,
+        event.price,
+        event.quantity,
+        event.maker_order_id,
+        event.maker_owner,
+    )
 
 
 def _column(value: object, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
@@ -972,6 +995,7 @@ def _decode(values: _Row) -> tuple[str, tuple[Any, ...]]:
 
 
 __all__ = [
+    "EVENT_DTYPE",
     "EVENT_KINDS",
     "REASONS",
     "Event",

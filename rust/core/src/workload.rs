@@ -71,9 +71,7 @@ impl Generator {
         let quantity = 1 + self.small(10);
         let owner = 1 + self.rng.below(64);
         rows.push(op::PLACE, side, price, quantity, owner, 0, 0);
-        self.run(|book, events| {
-            book.place(&OrderRequest::limit(side, price, quantity, owner), events).map(drop)
-        });
+        self.run(|book, events| book.place(&OrderRequest::limit(side, price, quantity, owner), events).map(drop));
     }
 
     fn aggressive_ioc(&mut self, rows: &mut OperationColumns) {
@@ -98,7 +96,10 @@ impl Generator {
     }
 
     /// Applies one operation to the generator's book and updates the live set from its events.
-    fn run(&mut self, operation: impl FnOnce(&mut OrderBook, &mut Vec<crate::book::Event>) -> Result<(), crate::BookError>) {
+    fn run(
+        &mut self,
+        operation: impl FnOnce(&mut OrderBook, &mut Vec<crate::book::Event>) -> Result<(), crate::BookError>,
+    ) {
         self.events.clear();
         operation(&mut self.book, &mut self.events).expect("generated operations are valid");
         for event in &self.events {

@@ -4,7 +4,9 @@
 //! borrows numpy columns, releases the GIL for the whole batch and hands the event columns back as
 //! numpy arrays without copying.
 
-use crossbook_core::book::{BookParams, EventRecords, OrderStatus, Operations, PlaceOutcome, EVENT_RECORD_FIELDS, EVENT_RECORD_SIZE};
+use crossbook_core::book::{
+    BookParams, EventRecords, Operations, OrderStatus, PlaceOutcome, EVENT_RECORD_FIELDS, EVENT_RECORD_SIZE,
+};
 use crossbook_core::{
     Event as CoreEvent, EventKind, OrderBook as CoreBook, OrderRequest, OrderType, Reason, RestingOrder as CoreResting,
     SelfTradePrevention, TimeInForce,

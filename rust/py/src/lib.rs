@@ -21,7 +21,9 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("REASONS", reasons)?;
     module.add("EVENT_DTYPE", book::event_dtype(module.py())?)?;
     use crossbook_core::book::{flags, op};
-    for (name, value) in [("OP_PLACE", op::PLACE), ("OP_CANCEL", op::CANCEL), ("OP_AMEND", op::AMEND), ("OP_CANCEL_ALL", op::CANCEL_ALL)] {
+    for (name, value) in
+        [("OP_PLACE", op::PLACE), ("OP_CANCEL", op::CANCEL), ("OP_AMEND", op::AMEND), ("OP_CANCEL_ALL", op::CANCEL_ALL)]
+    {
         module.add(name, value)?;
     }
     for (name, value) in [

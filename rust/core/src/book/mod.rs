@@ -225,7 +225,7 @@ impl OrderBook {
     /// Up to `levels` (price, total quantity) pairs, best first.
     #[must_use]
     pub fn depth(&self, side: Side, levels: usize) -> Vec<(Price, Qty)> {
-        self.ladder(side).levels.iter().rev().take(levels).map(|level| (level.price, level.total)).collect()
+        self.ladder(side).iter().take(levels).map(|level| (level.price, level.total)).collect()
     }
 
     /// A live order.
@@ -238,9 +238,9 @@ impl OrderBook {
     #[must_use]
     pub fn queue(&self, side: Side, price: Price) -> Vec<OrderId> {
         let ladder = self.ladder(side);
-        let Ok(position) = ladder.find(price) else { return Vec::new() };
+        let Some(handle) = ladder.handle(price) else { return Vec::new() };
         let mut ids = Vec::new();
-        let mut slot = ladder.levels[position].head;
+        let mut slot = ladder.at(handle).head;
         while slot != NIL {
             let node = &self.store.nodes[slot as usize];
             ids.push(node.id);
@@ -254,7 +254,7 @@ impl OrderBook {
     pub fn orders(&self) -> Vec<RestingOrder> {
         let mut all: Vec<RestingOrder> = [&self.bids, &self.asks]
             .into_iter()
-            .flat_map(|ladder| ladder.levels.iter())
+            .flat_map(Ladder::iter)
             .flat_map(|level| QueueIter { nodes: &self.store.nodes, slot: level.head })
             .map(|slot| self.resting(slot))
             .collect();
@@ -388,20 +388,22 @@ impl OrderBook {
             return reject(sink, Reason::AmendWouldCross);
         }
         let ladder = self.ladder(order.side);
-        let level_total = ladder.find(price).map_or(0, |position| ladder.levels[position].total);
+        let level_total = ladder.handle(price).map_or(0, |handle| ladder.at(handle).total);
         let others_at_level = if price == order.price { level_total - order.quantity } else { level_total };
         if others_at_level.checked_add(quantity).is_none() {
             return reject(sink, Reason::QuantityOverflow);
         }
 
         if price == order.price && quantity <= order.quantity {
-            let position = self.ladder(order.side).find(price).expect("a live order's level exists");
-            self.ladder_mut(order.side).levels[position].total -= order.quantity - quantity;
+            let handle = self.ladder(order.side).handle(price).expect("a live order's level exists");
+            self.ladder_mut(order.side).at_mut(handle).total -= order.quantity - quantity;
             self.store.nodes[slot as usize].quantity = quantity;
         } else {
-            self.detach(slot);
-            let rested = self.rest(order_id, order.side, price, quantity, order.owner);
-            debug_assert!(rested, "overflow was checked above");
+            self.unlink(slot);
+            let node = &mut self.store.nodes[slot as usize];
+            node.price = price;
+            node.quantity = quantity;
+            self.link_at_back(slot);
         }
         sink.push(Event::order(EventKind::Amended, Reason::None, order.side, order_id, order.owner, price, quantity));
         Ok(())
@@ -414,12 +416,16 @@ impl OrderBook {
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut live = 0;
         for ladder in [&self.bids, &self.asks] {
-            for pair in ladder.levels.windows(2) {
-                if key(ladder.side, pair[0].price) >= key(ladder.side, pair[1].price) {
+            let levels: Vec<&Level> = ladder.iter().collect();
+            for pair in levels.windows(2) {
+                if key(ladder.side, pair[0].price) <= key(ladder.side, pair[1].price) {
                     return Err(format!("{:?} levels out of order at {}", ladder.side, pair[1].price));
                 }
             }
-            for level in &ladder.levels {
+            if levels.len() != ladder.len() {
+                return Err(format!("{:?} counts {} levels but walks {}", ladder.side, ladder.len(), levels.len()));
+            }
+            for level in levels {
                 let mut total = 0;
                 let mut previous = NIL;
                 for slot in (QueueIter { nodes: &self.store.nodes, slot: level.head }) {
@@ -540,7 +546,7 @@ impl OrderBook {
         let opposite = request.side.opposite();
         let limit_key = key(opposite, limit);
         let mut needed = request.quantity;
-        for level in self.ladder(opposite).levels.iter().rev() {
+        for level in self.ladder(opposite).iter() {
             if key(opposite, level.price) < limit_key {
                 break;
             }
@@ -585,9 +591,10 @@ impl OrderBook {
             if remaining == 0 {
                 return (filled, 0, Stop::Complete);
             }
-            let Some(level) = ladder.levels.last_mut() else {
+            let Some(handle) = ladder.best_handle() else {
                 return (filled, remaining, Stop::OppositeEmpty);
             };
+            let level = ladder.at_mut(handle);
             if key(opposite, level.price) < limit_key {
                 return (filled, remaining, Stop::BeyondLimit);
             }
@@ -645,7 +652,7 @@ impl OrderBook {
                 }
             }
             if level.head == NIL {
-                ladder.levels.pop();
+                ladder.remove(handle);
             }
             if let Some(stop) = stop {
                 return (filled, remaining, stop);
@@ -653,48 +660,55 @@ impl OrderBook {
         }
     }
 
-    /// Appends a resting order at the back of its level; false (and nothing changed) if the level's
-    /// total would overflow.
+    /// Appends a new resting order at the back of its level; false (and nothing changed) if the
+    /// level's total would overflow.
     fn rest(&mut self, order_id: OrderId, side: Side, price: Price, quantity: Qty, owner: OwnerId) -> bool {
-        let OrderBook { bids, asks, store, .. } = self;
-        let ladder = match side {
-            Side::Bid => bids,
-            Side::Ask => asks,
-        };
-        let position = match ladder.find(price) {
-            Ok(position) => {
-                if ladder.levels[position].total.checked_add(quantity).is_none() {
-                    return false;
-                }
-                position
-            }
-            Err(position) => {
-                ladder.insert_empty(position, price);
-                position
-            }
-        };
-        let level = &mut ladder.levels[position];
-        let slot = store.insert(OrderNode { id: order_id, owner, price, quantity, prev: level.tail, next: NIL, side });
-        if level.tail == NIL {
-            level.head = slot;
-        } else {
-            store.nodes[level.tail as usize].next = slot;
+        let ladder = self.ladder(side);
+        if ladder.handle(price).is_some_and(|handle| ladder.at(handle).total.checked_add(quantity).is_none()) {
+            return false;
         }
-        level.tail = slot;
-        level.total += quantity;
+        let slot = self.store.insert(OrderNode { id: order_id, owner, price, quantity, prev: NIL, next: NIL, side });
+        self.link_at_back(slot);
         true
     }
 
-    /// Takes a live order out of its level and the store.
-    fn detach(&mut self, slot: u32) {
+    /// Links a stored order at the back of the level at its price (creating the level).
+    fn link_at_back(&mut self, slot: u32) {
+        let OrderBook { bids, asks, store, .. } = self;
+        let node = &store.nodes[slot as usize];
+        let (price, quantity) = (node.price, node.quantity);
+        let ladder = match node.side {
+            Side::Bid => bids,
+            Side::Ask => asks,
+        };
+        let handle = match ladder.handle(price) {
+            Some(handle) => handle,
+            None => ladder.insert(price),
+        };
+        let level = ladder.at_mut(handle);
+        let tail = level.tail;
+        if tail == NIL {
+            level.head = slot;
+        } else {
+            store.nodes[tail as usize].next = slot;
+        }
+        level.tail = slot;
+        level.total += quantity;
+        let node = &mut store.nodes[slot as usize];
+        node.prev = tail;
+        node.next = NIL;
+    }
+
+    /// Takes a live order out of its level (dropping the level if it empties); it stays stored.
+    fn unlink(&mut self, slot: u32) {
         let OrderBook { bids, asks, store, .. } = self;
         let node = &store.nodes[slot as usize];
         let ladder = match node.side {
             Side::Bid => bids,
             Side::Ask => asks,
         };
-        let position = ladder.find(node.price).expect("a live order's level exists");
-        let level = &mut ladder.levels[position];
+        let handle = ladder.handle(node.price).expect("a live order's level exists");
+        let level = ladder.at_mut(handle);
         let (prev, next, quantity) = (node.prev, node.next, node.quantity);
         if prev == NIL {
             level.head = next;
@@ -708,9 +722,14 @@ impl OrderBook {
         }
         level.total -= quantity;
         if level.head == NIL {
-            ladder.levels.remove(position);
+            ladder.remove(handle);
         }
-        store.remove(slot);
+    }
+
+    /// Takes a live order out of its level and the store.
+    fn detach(&mut self, slot: u32) {
+        self.unlink(slot);
+        self.store.remove(slot);
     }
 }
 
