@@ -1,11 +1,34 @@
 """Type stubs of the compiled extension ``crossbook._core`` (checked against it by the tests)."""
 
-from typing import Final
+from typing import Any, Final, final
 
 import numpy as np
 import numpy.typing as npt
 
 from crossbook.enums import BookState, OrderType, SelfTradePrevention, Side, TimeInForce
+
+__all__ = [
+    "EVENT_DTYPE",
+    "EVENT_KINDS",
+    "FLAG_FOK",
+    "FLAG_IOC",
+    "FLAG_MARKET",
+    "FLAG_POST_ONLY",
+    "FLAG_QUOTE_QUANTITY",
+    "OP_AMEND",
+    "OP_CANCEL",
+    "OP_CANCEL_ALL",
+    "OP_PLACE",
+    "REASONS",
+    "STP_SHIFT",
+    "Event",
+    "Fill",
+    "OrderBook",
+    "PlaceResult",
+    "RestingOrder",
+    "__version__",
+    "standard_workload",
+]
 
 __version__: Final[str]
 EVENT_DTYPE: Final[np.dtype[np.void]]
@@ -22,8 +45,9 @@ FLAG_POST_ONLY: Final[int]
 FLAG_QUOTE_QUANTITY: Final[int]
 STP_SHIFT: Final[int]
 
-Columns = dict[str, npt.NDArray[np.generic]]
+_Columns = dict[str, npt.NDArray[Any]]
 
+@final
 class Event:
     """One outcome of a book operation (fields that do not apply to its kind are 0)."""
 
@@ -46,6 +70,7 @@ class Event:
     @property
     def maker_owner(self) -> int: ...
 
+@final
 class Fill:
     @property
     def maker_order_id(self) -> int: ...
@@ -56,6 +81,7 @@ class Fill:
     @property
     def quantity(self) -> int: ...
 
+@final
 class PlaceResult:
     @property
     def order_id(self) -> int: ...
@@ -76,6 +102,7 @@ class PlaceResult:
     @property
     def events(self) -> list[Event]: ...
 
+@final
 class RestingOrder:
     @property
     def order_id(self) -> int: ...
@@ -88,16 +115,17 @@ class RestingOrder:
     @property
     def quantity(self) -> int: ...
 
+@final
 class OrderBook:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         min_quantity: int = 1,
         max_quantity: int | None = None,
         price_band: tuple[int, int] | None = None,
         impact_band: tuple[int, int] | None = None,
         state: BookState | str | None = None,
-    ) -> None: ...
+    ) -> OrderBook: ...
     def place(
         self,
         side: Side | str,
@@ -139,4 +167,4 @@ class OrderBook:
     ) -> npt.NDArray[np.void]: ...
     def __len__(self) -> int: ...
 
-def standard_workload(seed: int, warmup: int, operations: int) -> tuple[Columns, Columns]: ...
+def standard_workload(seed: int, warmup: int, operations: int) -> tuple[_Columns, _Columns]: ...

@@ -587,7 +587,7 @@ class ReferenceBook:
         event as one structured array of dtype :data:`EVENT_DTYPE`, one record per event with ``row``
         naming the operation that produced it. A malformed row raises before anything runs."""
         ops = _column(op, "op", np.uint8)
-        _contiguous(ops)
+        _contiguous(ops, "op")
         rows = len(ops)
         columns = [
             ops,
@@ -598,8 +598,8 @@ class ReferenceBook:
             _optional_column(order_id, "order_id", np.uint64, rows),
             _optional_column(flags, "flags", np.uint16, rows),
         ]
-        for column in columns:
-            _contiguous(column)
+        for name, column in zip(_BATCH_COLUMNS, columns, strict=True):
+            _contiguous(column, name)
         lengths = [len(column) for column in columns[1:]]
         if any(length != rows for length in lengths):
             raise InvalidParameterError(
@@ -881,6 +881,8 @@ class ReferenceBook:
 # Batch columns
 # ---------------------------------------------------------------------------------------------------
 
+_BATCH_COLUMNS: Final = ("op", "side", "price", "quantity", "owner", "order_id", "flags")
+
 EVENT_DTYPE: Final = np.dtype(
     {
         "names": [
@@ -933,9 +935,11 @@ def _optional_column(value: object, name: str, dtype: type[np.generic], rows: in
     return np.zeros(rows, dtype=dtype) if value is None else _column(value, name, dtype)
 
 
-def _contiguous(column: npt.NDArray[Any]) -> None:
+def _contiguous(column: npt.NDArray[Any], name: str) -> None:
     if not column.flags.c_contiguous:
-        raise InvalidArgumentError("batch columns must be C-contiguous numpy arrays")
+        raise InvalidArgumentError(
+            f"column {name} must be C-contiguous (batch columns must be C-contiguous numpy arrays)"
+        )
 
 
 class _Row(NamedTuple):

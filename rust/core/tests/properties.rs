@@ -78,14 +78,18 @@ fn side_of(bid: bool) -> Side {
 }
 
 fn place_strategy() -> impl Strategy<Value = Op> {
-    (any::<bool>(), 0u8..20, 95i64..=105, 1i64..=20, 50i64..=2_500, 1u64..=3, 0u8..7, 0u8..5, 0u8..4).prop_map(
-        |(bid, kind, price, quantity, budget, owner, tif, variant, stp)| {
+    (any::<bool>(), 0u8..20, 0i64..=7, 1i64..=20, 50i64..=2_500, 1u64..=3, 0u8..10, 0u8..5, 0u8..4).prop_map(
+        |(bid, kind, offset, quantity, budget, owner, tif, variant, stp)| {
             let side = side_of(bid);
+            // Bids 95..=102 and asks 98..=105: they cross often, and enough rests to cross into.
+            let price = if bid { 95 + offset } else { 105 - offset };
             let time_in_force = match tif {
-                0..=4 => TimeInForce::Gtc,
-                5 => TimeInForce::Ioc,
+                0..=7 => TimeInForce::Gtc,
+                8 => TimeInForce::Ioc,
                 _ => TimeInForce::Fok,
             };
+            // Takers are smaller than makers on average, so the book builds up.
+            let quantity = if time_in_force == TimeInForce::Gtc { quantity } else { (quantity + 1) / 2 };
             let self_trade_prevention = stp_of(stp);
             let limit = OrderRequest {
                 time_in_force,
@@ -93,8 +97,13 @@ fn place_strategy() -> impl Strategy<Value = Op> {
                 ..OrderRequest::limit(side, price, quantity, owner)
             };
             match kind {
-                0..=13 => Op::Place(OrderRequest { post_only: variant == 0, ..limit }),
-                14..=16 => Op::Place(OrderRequest { order_type: OrderType::Market, price: 0, ..limit }),
+                0..=14 => Op::Place(OrderRequest { post_only: variant == 0, ..limit }),
+                15..=16 => Op::Place(OrderRequest {
+                    order_type: OrderType::Market,
+                    price: 0,
+                    quantity: (quantity + 1) / 2,
+                    ..limit
+                }),
                 17 => Op::Place(OrderRequest {
                     order_type: OrderType::Market,
                     price: 0,
@@ -137,7 +146,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => Just(BookState::Closed),
     ];
     prop_oneof![
-        16 => place_strategy(),
+        30 => place_strategy(),
         2 => target_strategy().prop_map(Op::Cancel),
         4 => (target_strategy(), amend_fields).prop_map(|(target, (price, quantity))| Op::Amend(target, price, quantity)),
         1 => target_strategy().prop_map(Op::AmendNeither),
@@ -294,21 +303,18 @@ struct Runner {
     /// Events of every call, in order.
     events: Vec<Event>,
     steps: Vec<Step>,
-    /// Skip amends that trigger the known `OrderStore::insert` panic (see the ignored property).
-    dodge_amend_bug: bool,
     coverage: Coverage,
 }
 
 type Checked<T = ()> = Result<T, TestCaseError>;
 
 impl Runner {
-    fn new(params: BookParams, dodge_amend_bug: bool) -> Runner {
+    fn new(params: BookParams) -> Runner {
         Runner {
             book: OrderBook::new(params).expect("valid parameters"),
             ledgers: BTreeMap::new(),
             events: Vec::new(),
             steps: Vec::new(),
-            dodge_amend_bug,
             coverage: Coverage::default(),
         }
     }
@@ -792,13 +798,6 @@ impl Runner {
 
     fn amend(&mut self, before: &Snap, id: OrderId, price: Option<Price>, quantity: Option<Qty>) -> Checked {
         let old = before.order(id).copied();
-        if let Some(old) = old {
-            let moves = price.is_some_and(|price| price != old.price) || quantity.is_some_and(|q| q > old.quantity);
-            let oldest = before.orders.first().map(|order| order.order_id) == Some(id);
-            if self.dodge_amend_bug && moves && oldest && id + 1 < before.next {
-                return Ok(());
-            }
-        }
         let mut events = Vec::new();
         let result = self.book.amend(id, price, quantity, &mut events);
         prop_assert_eq!(result, Ok(()));
@@ -962,23 +961,23 @@ proptest! {
     /// model of every operation; all checked after every operation.
     #[test]
     fn every_operation_keeps_the_contract((params, ops) in sequence_strategy()) {
-        let mut runner = Runner::new(params, true);
+        let mut runner = Runner::new(params);
         runner.run(&ops)?;
     }
 
     /// The same, on an open book with no filters, where matching is busiest.
     #[test]
     fn every_operation_keeps_the_contract_on_an_open_book(ops in open_sequence_strategy()) {
-        let mut runner = Runner::new(BookParams::default(), true);
+        let mut runner = Runner::new(BookParams::default());
         runner.run(&ops)?;
     }
 
     /// (e) Determinism: the same sequence on two fresh books gives identical events and books.
     #[test]
     fn same_operations_give_same_events((params, ops) in sequence_strategy()) {
-        let mut first = Runner::new(params, true);
+        let mut first = Runner::new(params);
         first.run(&ops)?;
-        let mut second = Runner::new(params, true);
+        let mut second = Runner::new(params);
         second.run(&ops)?;
         prop_assert_eq!(&first.events, &second.events);
         prop_assert_eq!(first.book.orders(), second.book.orders());
@@ -988,7 +987,7 @@ proptest! {
     /// `apply_batch` gives the same events and the same book as the same operations one by one.
     #[test]
     fn batches_equal_operations_one_by_one((params, ops) in sequence_strategy()) {
-        let mut runner = Runner::new(params, true);
+        let mut runner = Runner::new(params);
         runner.run(&ops)?;
         let (book, events) = replay_in_batches(params, &runner.steps)?;
         prop_assert_eq!(&events, &runner.events);
@@ -1002,11 +1001,11 @@ proptest! {
         position in any::<prop::sample::Index>(),
         defect in 0u8..5,
     ) {
-        let mut runner = Runner::new(params, true);
+        let mut runner = Runner::new(params);
         let half = ops.len() / 2;
         runner.run(&ops[..half])?;
         let rows: Vec<Step> = {
-            let mut tail = Runner::new(params, true);
+            let mut tail = Runner::new(params);
             tail.run(&ops[half..])?;
             tail.steps.into_iter().filter(|step| matches!(step, Step::Row(..))).collect()
         };
@@ -1053,18 +1052,6 @@ proptest! {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
-
-    /// The full contract including amends that move the oldest live order, which currently panic.
-    #[test]
-    #[ignore = "bug: an amend that moves the oldest live order panics in OrderStore::insert (store.rs:89)"]
-    fn every_operation_keeps_the_contract_including_amends_of_the_oldest_order(ops in open_sequence_strategy()) {
-        let mut runner = Runner::new(BookParams::default(), false);
-        runner.run(&ops)?;
-    }
-}
-
 /// The generators really produce the situations the properties are about.
 #[test]
 fn generated_sequences_exercise_every_outcome() {
@@ -1073,20 +1060,9 @@ fn generated_sequences_exercise_every_outcome() {
     let mut coverage = Coverage::default();
     for _ in 0..64 {
         let (params, ops) = strategy.new_tree(&mut test_runner).unwrap().current();
-        eprintln!(
-            "LEN {} places {} params {:?}",
-            ops.len(),
-            ops.iter().filter(|o| matches!(o, Op::Place(_))).count(),
-            params
-        );
-        let mut runner = Runner::new(params, true);
+        let mut runner = Runner::new(params);
         runner.run(&ops).unwrap();
         let c = runner.coverage;
-        let mut t = BTreeMap::new();
-        for e in &runner.events {
-            *t.entry((e.kind as u8, e.reason as u8)).or_insert(0) += 1;
-        }
-        eprintln!("T {t:?} {}", runner.book.len());
         coverage.reasons.extend(c.reasons);
         coverage.statuses.extend(c.statuses);
         coverage.fills += c.fills;
@@ -1114,18 +1090,17 @@ fn generated_sequences_exercise_every_outcome() {
     for reason in reasons {
         assert!(coverage.reasons.contains(&(reason as u8)), "no place ended with {reason:?}: {coverage:?}");
     }
-    eprintln!("{coverage:?}");
     assert_eq!(coverage.statuses.len(), 5, "{coverage:?}");
-    assert!(coverage.fills > 1_000, "{coverage:?}");
+    assert!(coverage.fills > 500, "{coverage:?}");
     assert!(coverage.partial_maker_fills > 100, "{coverage:?}");
-    assert!(coverage.amends_keeping_place > 10 && coverage.amends_moving > 10, "{coverage:?}");
-    assert!(coverage.misuse > 10 && coverage.restored_depth > 10, "{coverage:?}");
+    assert!(coverage.amends_keeping_place > 50 && coverage.amends_moving > 50, "{coverage:?}");
+    assert!(coverage.misuse > 100 && coverage.restored_depth > 100, "{coverage:?}");
 }
 
 /// A model-free sanity check of the runner itself: it rejects a book that broke FIFO.
 #[test]
 fn the_fifo_check_catches_a_wrong_maker() {
-    let runner = Runner::new(BookParams::default(), true);
+    let runner = Runner::new(BookParams::default());
     let mut book = OrderBook::default();
     let mut events = Vec::new();
     for _ in 0..2 {

@@ -126,12 +126,37 @@ impl Fill {
     }
 }
 
+/// The events of one place, stored inline when there are at most two (a resting or expiring order
+/// without fills), so the common per-call result costs no heap allocation besides its own object.
+#[derive(Debug)]
+enum PlaceEvents {
+    Inline(usize, [CoreEvent; 2]),
+    Heap(Vec<CoreEvent>),
+}
+
+impl PlaceEvents {
+    fn copy_of(events: &[CoreEvent]) -> PlaceEvents {
+        match events {
+            [only] => PlaceEvents::Inline(1, [*only; 2]),
+            [first, second] => PlaceEvents::Inline(2, [*first, *second]),
+            _ => PlaceEvents::Heap(events.to_vec()),
+        }
+    }
+
+    fn as_slice(&self) -> &[CoreEvent] {
+        match self {
+            PlaceEvents::Inline(len, events) => &events[..*len],
+            PlaceEvents::Heap(events) => events,
+        }
+    }
+}
+
 /// What happened to one placed order.
 #[pyclass(module = "crossbook._core", frozen)]
 #[derive(Debug)]
 pub struct PlaceResult {
     outcome: PlaceOutcome,
-    events: Vec<CoreEvent>,
+    events: PlaceEvents,
 }
 
 #[pymethods]
@@ -172,6 +197,7 @@ impl PlaceResult {
     #[getter]
     fn fills(&self) -> Vec<Fill> {
         self.events
+            .as_slice()
             .iter()
             .filter(|event| event.kind == EventKind::Fill)
             .map(|event| Fill {
@@ -185,7 +211,7 @@ impl PlaceResult {
     /// Every event the place produced, in order.
     #[getter]
     fn events(&self) -> Vec<PyEvent> {
-        self.events.iter().copied().map(PyEvent).collect()
+        self.events.as_slice().iter().copied().map(PyEvent).collect()
     }
     fn __repr__(&self) -> String {
         format!(
@@ -326,7 +352,7 @@ impl PyOrderBook {
         };
         self.scratch.clear();
         let outcome = self.book.place(&request, &mut self.scratch).map_err(book_error)?;
-        Ok(PlaceResult { outcome, events: self.scratch.clone() })
+        Ok(PlaceResult { outcome, events: PlaceEvents::copy_of(&self.scratch) })
     }
 
     /// Cancels a live order: True if cancelled, False if it is no longer live.

@@ -1132,7 +1132,6 @@ fn amend_price_away_and_back_loses_priority() {
 }
 
 #[test]
-
 fn amend_quantity_up_of_the_oldest_live_order_moves_it_to_back() {
     let mut book = three_bids();
     let events = amend(&mut book, 1, None, Some(6));
@@ -1152,7 +1151,6 @@ fn amend_price_of_the_only_live_order_moves_it() {
 }
 
 #[test]
-
 fn amend_price_of_the_only_live_order_after_a_later_id_moves_it() {
     let mut book = OrderBook::default();
     let id = rest(&mut book, Side::Bid, 100, 5, A);

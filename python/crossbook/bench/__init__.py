@@ -1,0 +1,12 @@
+"""``crossbook bench``: the benchmark harness (measured, never asserted in tests).
+
+Each benchmark runs a fixed, seeded workload through crossbook and through a baseline in the same
+process and reports medians over repeats and their ratios, because shared machines are noisy.
+"""
+
+from __future__ import annotations
+
+from crossbook.bench.book import BookBenchmark, run_book_benchmark
+from crossbook.bench.report import Measurement, format_table
+
+__all__ = ["BookBenchmark", "Measurement", "format_table", "run_book_benchmark"]

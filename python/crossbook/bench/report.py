@@ -1,0 +1,45 @@
+"""Measurements and their plain-text table."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Median time per operation of one way of running a workload."""
+
+    name: str
+    operations: int
+    seconds: tuple[float, ...]
+
+    @property
+    def ns_per_op(self) -> float:
+        return statistics.median(self.seconds) / self.operations * 1e9
+
+    @property
+    def ops_per_second(self) -> float:
+        return 1e9 / self.ns_per_op
+
+
+def measure(name: str, operations: int, repeats: int, run: Callable[[], Callable[[], object]]) -> Measurement:
+    """Times ``repeats`` runs; ``run()`` does the untimed setup and returns the timed callable."""
+    seconds = []
+    for _ in range(repeats):
+        timed = run()
+        start = time.perf_counter()
+        timed()
+        seconds.append(time.perf_counter() - start)
+    return Measurement(name, operations, tuple(seconds))
+
+
+def format_table(title: str, rows: list[Measurement], baseline: Measurement) -> str:
+    """A table of ns/op, ops/s and speed-up over ``baseline``."""
+    lines = [title, f"{'':<34}{'ns/op':>12}{'ops/s':>16}{'vs ' + baseline.name:>24}"]
+    for row in rows:
+        ratio = baseline.ns_per_op / row.ns_per_op
+        lines.append(f"{row.name:<34}{row.ns_per_op:>12,.1f}{row.ops_per_second:>16,.0f}{ratio:>23,.1f}x")
+    return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""The ``crossbook`` command.
+
+``crossbook bench`` runs the benchmark harness on its built-in, seeded workloads and prints the
+tables that the README quotes. Benchmarks print measurements; they never pass or fail on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from crossbook import __version__
+from crossbook.bench import run_book_benchmark
+
+
+def _bench(arguments: argparse.Namespace) -> int:
+    result = run_book_benchmark(
+        operations=arguments.operations,
+        reference_operations=arguments.reference_operations,
+        repeats=arguments.repeats,
+    )
+    print(result.table())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crossbook", description="crossbook: an exchange core in Rust, driven from Python."
+    )
+    parser.add_argument("--version", action="version", version=f"crossbook {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    bench = commands.add_parser("bench", help="run the benchmarks on the built-in seeded workloads")
+    bench.add_argument("--operations", type=int, default=1_000_000, help="measured book operations (default 1,000,000)")
+    bench.add_argument(
+        "--reference-operations",
+        type=int,
+        default=20_000,
+        help="operations for the slow pure-Python baseline (default 20,000; it is ~1000x slower)",
+    )
+    bench.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    for name in ("operations", "reference_operations", "repeats"):
+        if getattr(arguments, name, 1) < 1:
+            print(f"crossbook: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return 2
+    code: int = arguments.run(arguments)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
