@@ -13,6 +13,7 @@
 
 pub mod book;
 pub mod error;
+pub mod risk;
 pub mod types;
 pub mod workload;
 

@@ -5,6 +5,7 @@
 mod book;
 mod convert;
 mod errors;
+mod risk;
 
 use pyo3::prelude::*;
 
@@ -36,6 +37,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         module.add(name, value)?;
     }
+    risk::register(module)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
