@@ -41,13 +41,68 @@ class UnknownOrderError(CrossbookError, LookupError):
     """An order id that was never issued (an id that was issued but is gone is an event instead)."""
 
 
+class ConfigError(InvalidArgumentError):
+    """A configuration value that is missing, malformed or out of range (see :mod:`crossbook.config`).
+
+    ``path`` names the field (``markets[3] (SOL_USDC_PERP).tick_size``) and ``reason`` says what was
+    expected; the message is ``"<path>: <reason>"``. A wrong type is a ``ConfigError`` too, so one
+    handler covers every bad configuration.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class UnknownNameError(CrossbookError, LookupError):
+    """An asset or market symbol the configuration does not define (the message lists the known ones)."""
+
+
+class UnknownAccountError(CrossbookError, LookupError):
+    """A subaccount id or owner name that does not exist."""
+
+
+class InvalidAmountError(InvalidArgumentError):
+    """An amount, price or quantity that is malformed, not positive, out of range, or finer than the
+    asset's decimals or the market's tick or step."""
+
+
+class SubaccountLimitError(CrossbookError):
+    """An owner already has the maximum number of subaccounts."""
+
+
+class WrongOwnerError(CrossbookError, PermissionError):
+    """An operation across owners: a transfer between different owners' subaccounts, or a cancel of
+    another subaccount's order."""
+
+
+class InsufficientBalanceError(CrossbookError):
+    """A withdrawal or transfer of more than the free balance."""
+
+
+class InsufficientMarginError(CrossbookError):
+    """A withdrawal, transfer or leverage change that would take initial margin above net equity."""
+
+
 __all__ = [
+    "ConfigError",
     "CrossbookError",
+    "InsufficientBalanceError",
+    "InsufficientMarginError",
+    "InvalidAmountError",
     "InvalidArgumentError",
     "InvalidOrderError",
     "InvalidParameterError",
     "InvalidPriceError",
     "InvalidQuantityError",
     "InvalidTypeError",
+    "SubaccountLimitError",
+    "UnknownAccountError",
+    "UnknownNameError",
     "UnknownOrderError",
+    "WrongOwnerError",
 ]

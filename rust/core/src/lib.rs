@@ -12,7 +12,9 @@
 //! - [`error`]: errors for misuse (trading outcomes are events, not errors).
 
 pub mod book;
+pub mod decimal;
 pub mod error;
+pub mod exchange;
 pub mod risk;
 pub mod types;
 pub mod workload;

@@ -13,6 +13,14 @@ pyo3::import_exception!(crossbook.exceptions, InvalidPriceError);
 pyo3::import_exception!(crossbook.exceptions, InvalidOrderError);
 pyo3::import_exception!(crossbook.exceptions, InvalidParameterError);
 pyo3::import_exception!(crossbook.exceptions, UnknownOrderError);
+pyo3::import_exception!(crossbook.exceptions, ConfigError);
+pyo3::import_exception!(crossbook.exceptions, UnknownNameError);
+pyo3::import_exception!(crossbook.exceptions, UnknownAccountError);
+pyo3::import_exception!(crossbook.exceptions, InvalidAmountError);
+pyo3::import_exception!(crossbook.exceptions, SubaccountLimitError);
+pyo3::import_exception!(crossbook.exceptions, WrongOwnerError);
+pyo3::import_exception!(crossbook.exceptions, InsufficientBalanceError);
+pyo3::import_exception!(crossbook.exceptions, InsufficientMarginError);
 
 /// Converts a core error into its Python exception.
 pub fn book_error(error: BookError) -> PyErr {

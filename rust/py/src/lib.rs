@@ -5,6 +5,7 @@
 mod book;
 mod convert;
 mod errors;
+mod exchange;
 mod risk;
 
 use pyo3::prelude::*;
@@ -16,6 +17,8 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<book::Fill>()?;
     module.add_class::<book::PyEvent>()?;
     module.add_class::<book::PyRestingOrder>()?;
+    module.add_class::<exchange::PyEngine>()?;
+    module.add_class::<exchange::OrderReport>()?;
     module.add_function(wrap_pyfunction!(book::standard_workload, module)?)?;
     let (kinds, reasons) = book::code_tables(module.py())?;
     module.add("EVENT_KINDS", kinds)?;

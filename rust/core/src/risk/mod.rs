@@ -1,2 +1,402 @@
-//! Cross-margin risk: collateral haircuts, size-scaled margin fractions and the vectorized scan.
-//! (Being written; see the issue on the Exchange.)
+//! Cross-margin risk (SPEC §4–5): collateral haircuts, size-scaled margin fractions, net equity,
+//! the vectorized scan of every account and the estimated liquidation price.
+//!
+//! Contract:
+//! - Units. Amounts are `i64` atoms of the quote asset (USDC: 6 decimals). An asset's `price` is in
+//!   quote atoms per whole unit of the asset and its `unit` is atoms per whole unit, so a holding of
+//!   `h` atoms is worth `h * price / unit` quote atoms. A perpetual's `mark` is in ticks and one lot
+//!   at one tick is worth `notional_per_tick_lot` quote atoms. The curves take `N` in whole quote
+//!   units: a notional in atoms divided by `quote_unit`.
+//! - Formulas, per account. A holding `h > 0` adds `floor(value * weight(value))` to collateral,
+//!   with `value = floor(h * price / unit)`. A holding `h < 0` is a borrow: a liability
+//!   `L = ceil(|h| * price / unit)` and an exposure of notional `L` under the asset's borrow
+//!   fractions. A position of `q` lots adds `q * mark * c - net_cost` to unrealized PnL, exposes
+//!   `N = max(|q + open_bids|, |q - open_asks|) * mark * c` (orders included) and is maintained on
+//!   its own notional `Npos = |q| * mark * c`. Each exposure requires
+//!   `IM = ceil(N * max(imf(N), 1 / max_leverage))` and `MM = ceil(Npos * mmf(Npos))` (a borrow uses
+//!   `N` for both). Net equity is collateral + unrealized PnL − liabilities; `imr = IM / net_equity`
+//!   and `mmr = MM / net_equity` (+inf when net equity <= 0), `margin_fraction = net_equity / ΣN`
+//!   (+inf without exposure). An account is liquidatable when `MM > 0` and `mmr >= 1`.
+//! - Exactness. Every amount is an integer computed in `i128` and checked; anything that does not fit
+//!   an `i64` is [`RiskError::Overflow`], never a wrap or a panic. Terms are added in a fixed order
+//!   (assets by index, then markets by index), so results never depend on threads or platforms.
+//! - Rounding goes against the account: values and collateral down, liabilities and requirements
+//!   up. `1 / max_leverage` is applied exactly (`ceil(N / max_leverage)`), so 10× on a notional of
+//!   100,000 needs exactly 10,000. Weights and fractions are f64 (they need `sqrt`); their products
+//!   with amounts are rounded as [`rounding`] describes, which lets decimal parameters such as
+//!   0.0135 give the whole amounts they mean.
+//! - Misuse is an error that names the input: a column of the wrong length ([`RiskError::Shape`]),
+//!   a parameter or account field outside its domain (`max_leverage` 0, negative open orders,
+//!   a non-positive unit, a NaN curve parameter: [`RiskError::InvalidValue`]).
+//!
+//! Costs: [`account_margin`] is O(assets + markets) with no allocation; [`scan`] is one pass over the
+//! columns, split across the available cores for large inputs; [`liquidation_price`] is one margin
+//! computation plus a bisection of at most a few hundred f64 evaluations.
+
+mod curves;
+mod liquidation;
+mod rounding;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+pub use curves::{Fraction, Haircut};
+pub use liquidation::liquidation_price;
+pub use scan::{scan, Columns, ScanResult};
+
+use rounding::{mul_div, mul_ratio, Toward};
+
+/// Misuse of the risk kernel. Nothing is computed when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RiskError {
+    /// An amount that does not fit an `i64` (or an intermediate product that does not fit `i128`).
+    #[error("overflow: the {0} does not fit a signed 64-bit amount")]
+    Overflow(&'static str),
+    /// A column whose length does not match the parameters.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// A parameter or account field outside its domain.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// The error of one account of a [`scan`].
+    #[error("account {index}: {source}")]
+    Account {
+        index: usize,
+        #[source]
+        source: Box<RiskError>,
+    },
+}
+
+/// Risk parameters of one asset.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AssetRisk {
+    /// Index price in quote atoms per whole unit of the asset (USDC: `10^6`), `>= 0`.
+    pub price: i64,
+    /// Atoms per whole unit of the asset (`10^decimals`), `> 0`.
+    pub unit: i64,
+    /// Weight of a positive holding as collateral.
+    pub haircut: Haircut,
+    /// Initial-margin fraction of a borrow.
+    pub borrow_imf: Fraction,
+    /// Maintenance-margin fraction of a borrow.
+    pub borrow_mmf: Fraction,
+}
+
+/// Risk parameters of one perpetual market.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MarketRisk {
+    /// Mark price in ticks, `>= 0`.
+    pub mark: i64,
+    /// Quote atoms that one lot at one tick is worth (`tick_size * step_size` in atoms), `> 0`.
+    pub notional_per_tick_lot: i64,
+    pub imf: Fraction,
+    pub mmf: Fraction,
+}
+
+/// Everything the kernel needs besides the accounts: prices and curves of every asset and market.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RiskParams {
+    /// Atoms per whole quote unit (USDC: `10^6`), `> 0`; notionals are divided by it for the curves.
+    pub quote_unit: i64,
+    pub assets: Vec<AssetRisk>,
+    pub markets: Vec<MarketRisk>,
+}
+
+impl RiskParams {
+    /// Checks every parameter's domain (the calls of this module do it first).
+    ///
+    /// # Errors
+    /// [`RiskError::InvalidValue`] naming the first parameter out of its domain.
+    pub fn validate(&self) -> Result<(), RiskError> {
+        positive(&"quote_unit", self.quote_unit)?;
+        for (index, asset) in self.assets.iter().enumerate() {
+            non_negative(&format_args!("assets[{index}].price"), asset.price)?;
+            positive(&format_args!("assets[{index}].unit"), asset.unit)?;
+            if let Haircut::InverseSqrt { base, penalty } = asset.haircut {
+                curve_parameter(&format_args!("assets[{index}].haircut.base"), base)?;
+                curve_parameter(&format_args!("assets[{index}].haircut.penalty"), penalty)?;
+            }
+            fraction(&format_args!("assets[{index}].borrow_imf"), asset.borrow_imf)?;
+            fraction(&format_args!("assets[{index}].borrow_mmf"), asset.borrow_mmf)?;
+        }
+        for (index, market) in self.markets.iter().enumerate() {
+            non_negative(&format_args!("markets[{index}].mark"), market.mark)?;
+            positive(&format_args!("markets[{index}].notional_per_tick_lot"), market.notional_per_tick_lot)?;
+            fraction(&format_args!("markets[{index}].imf"), market.imf)?;
+            fraction(&format_args!("markets[{index}].mmf"), market.mmf)?;
+        }
+        Ok(())
+    }
+}
+
+fn positive(name: &dyn std::fmt::Display, value: i64) -> Result<(), RiskError> {
+    if value > 0 {
+        Ok(())
+    } else {
+        Err(RiskError::InvalidValue(format!("{name} must be positive, got {value}")))
+    }
+}
+
+fn non_negative(name: &dyn std::fmt::Display, value: i64) -> Result<(), RiskError> {
+    if value >= 0 {
+        Ok(())
+    } else {
+        Err(RiskError::InvalidValue(format!("{name} must be >= 0, got {value}")))
+    }
+}
+
+fn curve_parameter(name: &dyn std::fmt::Display, value: f64) -> Result<(), RiskError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(RiskError::InvalidValue(format!("{name} must be finite and >= 0, got {value}")))
+    }
+}
+
+fn fraction(name: &dyn std::fmt::Display, fraction: Fraction) -> Result<(), RiskError> {
+    curve_parameter(&format_args!("{name}.base"), fraction.base)?;
+    curve_parameter(&format_args!("{name}.factor"), fraction.factor)
+}
+
+/// One account's state, borrowed from wherever the caller keeps it.
+#[derive(Clone, Copy, Debug)]
+pub struct AccountState<'a> {
+    /// Per asset: signed net holding in atoms (free + locked + lent − borrowed); negative is a borrow.
+    pub holdings: &'a [i64],
+    /// Per perpetual market: signed position in lots.
+    pub net_qty: &'a [i64],
+    /// Per perpetual market: signed cost basis in quote atoms since the last realization.
+    pub net_cost: &'a [i64],
+    /// Per perpetual market: lots of open buy orders, `>= 0`.
+    pub open_bids: &'a [i64],
+    /// Per perpetual market: lots of open sell orders, `>= 0`.
+    pub open_asks: &'a [i64],
+    /// The account's leverage setting, `>= 1` (the venue allows 1 to 50).
+    pub max_leverage: u32,
+}
+
+/// An account's margin, all amounts in quote atoms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Margin {
+    /// Σ haircut value of positive holdings (rounded down).
+    pub collateral: i64,
+    /// Σ value of borrows (rounded up).
+    pub liabilities: i64,
+    pub unrealized_pnl: i64,
+    /// collateral + unrealized PnL − liabilities.
+    pub net_equity: i64,
+    pub initial_margin: i64,
+    pub maintenance_margin: i64,
+    /// Σ notional of every exposure: positions with their risk-increasing orders, and borrows.
+    pub exposure: i64,
+    /// initial margin / net equity (+inf when net equity <= 0).
+    pub imr: f64,
+    /// maintenance margin / net equity (+inf when net equity <= 0).
+    pub mmr: f64,
+    /// net equity / exposure (+inf without exposure).
+    pub margin_fraction: f64,
+}
+
+impl Margin {
+    /// Equity not locked by initial margin (saturating at `i64::MIN`); negative means over-extended.
+    #[must_use]
+    pub fn available(&self) -> i64 {
+        self.net_equity.saturating_sub(self.initial_margin)
+    }
+
+    /// Whether maintenance margin is due and reaches net equity (SPEC §9 starts liquidation).
+    #[must_use]
+    pub fn is_liquidatable(&self) -> bool {
+        self.maintenance_margin > 0 && self.mmr >= 1.0
+    }
+}
+
+/// The margin of one account.
+///
+/// # Errors
+/// [`RiskError::InvalidValue`] for a parameter or account field out of its domain,
+/// [`RiskError::Shape`] for a column whose length is not the number of assets or markets,
+/// [`RiskError::Overflow`] when an amount does not fit an `i64`.
+pub fn account_margin(params: &RiskParams, account: &AccountState<'_>) -> Result<Margin, RiskError> {
+    params.validate()?;
+    check_account_shape(params, account)?;
+    margin_of(params, account)
+}
+
+fn check_account_shape(params: &RiskParams, account: &AccountState<'_>) -> Result<(), RiskError> {
+    let assets = params.assets.len();
+    let markets = params.markets.len();
+    for (name, length, expected, per) in [
+        ("holdings", account.holdings.len(), assets, "asset"),
+        ("net_qty", account.net_qty.len(), markets, "market"),
+        ("net_cost", account.net_cost.len(), markets, "market"),
+        ("open_bids", account.open_bids.len(), markets, "market"),
+        ("open_asks", account.open_asks.len(), markets, "market"),
+    ] {
+        if length != expected {
+            return Err(RiskError::Shape(format!("{name} has {length} entries, expected {expected} (one per {per})")));
+        }
+    }
+    Ok(())
+}
+
+/// The margin of an account whose parameters are validated and whose columns have the right lengths.
+fn margin_of(params: &RiskParams, account: &AccountState<'_>) -> Result<Margin, RiskError> {
+    if account.max_leverage == 0 {
+        return Err(RiskError::InvalidValue("max_leverage must be at least 1, got 0".to_owned()));
+    }
+    let quote_unit = params.quote_unit as f64;
+    let mut totals = Totals::default();
+    for (asset, &holding) in params.assets.iter().zip(account.holdings) {
+        totals.add_holding(asset, holding, account.max_leverage, quote_unit)?;
+    }
+    for (index, market) in params.markets.iter().enumerate() {
+        totals.add_position(&position_terms(market, account, index, quote_unit)?);
+    }
+    totals.margin()
+}
+
+/// Running sums of one account. Every term fits an `i64`, so these `i128` sums cannot overflow.
+#[derive(Default)]
+struct Totals {
+    collateral: i128,
+    liabilities: i128,
+    unrealized_pnl: i128,
+    initial_margin: i128,
+    maintenance_margin: i128,
+    exposure: i128,
+}
+
+impl Totals {
+    fn add_holding(
+        &mut self,
+        asset: &AssetRisk,
+        holding: i64,
+        max_leverage: u32,
+        quote_unit: f64,
+    ) -> Result<(), RiskError> {
+        let magnitude = holding.unsigned_abs();
+        let price = asset.price.unsigned_abs();
+        let unit = asset.unit.unsigned_abs();
+        if holding > 0 {
+            let value =
+                mul_div(magnitude, price, unit, Toward::Account).ok_or(RiskError::Overflow("collateral value"))?;
+            let weight = asset.haircut.weight(value as f64 / quote_unit);
+            let collateral = mul_ratio(value.unsigned_abs(), weight, Toward::Account)
+                .ok_or(RiskError::Overflow("weighted collateral"))?;
+            self.collateral += i128::from(collateral);
+        } else if holding < 0 {
+            let liability = mul_div(magnitude, price, unit, Toward::Venue).ok_or(RiskError::Overflow("liability"))?;
+            let notional_usd = liability as f64 / quote_unit;
+            self.liabilities += i128::from(liability);
+            self.exposure += i128::from(liability);
+            self.initial_margin +=
+                i128::from(initial_margin(liability, asset.borrow_imf.at(notional_usd), max_leverage)?);
+            self.maintenance_margin += i128::from(
+                mul_ratio(liability.unsigned_abs(), asset.borrow_mmf.at(notional_usd), Toward::Venue)
+                    .ok_or(RiskError::Overflow("borrow maintenance margin"))?,
+            );
+        }
+        Ok(())
+    }
+
+    fn add_position(&mut self, terms: &PositionTerms) {
+        self.unrealized_pnl += terms.unrealized_pnl;
+        self.exposure += i128::from(terms.exposure_notional);
+        self.initial_margin += i128::from(terms.initial_margin);
+        self.maintenance_margin += i128::from(terms.maintenance_margin);
+    }
+
+    fn margin(&self) -> Result<Margin, RiskError> {
+        let amount = |value: i128, name: &'static str| i64::try_from(value).map_err(|_| RiskError::Overflow(name));
+        let collateral = amount(self.collateral, "collateral")?;
+        let liabilities = amount(self.liabilities, "liabilities")?;
+        let unrealized_pnl = amount(self.unrealized_pnl, "unrealized PnL")?;
+        let net_equity = amount(self.collateral + self.unrealized_pnl - self.liabilities, "net equity")?;
+        let initial_margin = amount(self.initial_margin, "initial margin")?;
+        let maintenance_margin = amount(self.maintenance_margin, "maintenance margin")?;
+        let exposure = amount(self.exposure, "exposure")?;
+        Ok(Margin {
+            collateral,
+            liabilities,
+            unrealized_pnl,
+            net_equity,
+            initial_margin,
+            maintenance_margin,
+            exposure,
+            imr: ratio_to_equity(initial_margin, net_equity),
+            mmr: ratio_to_equity(maintenance_margin, net_equity),
+            margin_fraction: if exposure == 0 { f64::INFINITY } else { net_equity as f64 / exposure as f64 },
+        })
+    }
+}
+
+fn ratio_to_equity(requirement: i64, net_equity: i64) -> f64 {
+    if net_equity <= 0 {
+        f64::INFINITY
+    } else {
+        requirement as f64 / net_equity as f64
+    }
+}
+
+/// What one perpetual position adds to its account.
+#[derive(Clone, Copy, Debug)]
+struct PositionTerms {
+    /// `net_qty * mark * c - net_cost`.
+    unrealized_pnl: i128,
+    /// The notional including risk-increasing orders.
+    exposure_notional: i64,
+    initial_margin: i64,
+    maintenance_margin: i64,
+}
+
+fn position_terms(
+    market: &MarketRisk,
+    account: &AccountState<'_>,
+    index: usize,
+    quote_unit: f64,
+) -> Result<PositionTerms, RiskError> {
+    let net_qty = i128::from(account.net_qty[index]);
+    let open_bids = account.open_bids[index];
+    let open_asks = account.open_asks[index];
+    if open_bids < 0 || open_asks < 0 {
+        return Err(RiskError::InvalidValue(format!(
+            "open orders must be >= 0 lots, got open_bids {open_bids} and open_asks {open_asks} in market {index}"
+        )));
+    }
+    let exposure_qty = (net_qty + i128::from(open_bids)).abs().max((net_qty - i128::from(open_asks)).abs());
+    let position_notional = notional(market, net_qty.abs(), "position notional")?;
+    let exposure_notional = notional(market, exposure_qty, "exposure notional")?;
+    let signed_notional = if net_qty < 0 { -i128::from(position_notional) } else { i128::from(position_notional) };
+    let position_usd = position_notional as f64 / quote_unit;
+    Ok(PositionTerms {
+        unrealized_pnl: signed_notional - i128::from(account.net_cost[index]),
+        exposure_notional,
+        initial_margin: initial_margin(
+            exposure_notional,
+            market.imf.at(exposure_notional as f64 / quote_unit),
+            account.max_leverage,
+        )?,
+        maintenance_margin: mul_ratio(position_notional.unsigned_abs(), market.mmf.at(position_usd), Toward::Venue)
+            .ok_or(RiskError::Overflow("position maintenance margin"))?,
+    })
+}
+
+/// `quantity * mark * notional_per_tick_lot` in quote atoms (`quantity >= 0`).
+fn notional(market: &MarketRisk, quantity: i128, name: &'static str) -> Result<i64, RiskError> {
+    quantity
+        .checked_mul(i128::from(market.mark))
+        .and_then(|ticks| ticks.checked_mul(i128::from(market.notional_per_tick_lot)))
+        .and_then(|atoms| i64::try_from(atoms).ok())
+        .ok_or(RiskError::Overflow(name))
+}
+
+/// `ceil(notional * max(fraction, 1 / max_leverage))`, the leverage term exactly.
+fn initial_margin(notional: i64, fraction: f64, max_leverage: u32) -> Result<i64, RiskError> {
+    let notional = notional.unsigned_abs();
+    let by_size = mul_ratio(notional, fraction, Toward::Venue).ok_or(RiskError::Overflow("initial margin"))?;
+    let by_leverage = notional.div_ceil(u64::from(max_leverage));
+    // by_leverage <= notional, which fits an i64.
+    Ok(by_size.max(i64::try_from(by_leverage).unwrap_or(i64::MAX)))
+}

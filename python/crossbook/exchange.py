@@ -1,0 +1,351 @@
+"""The exchange: owners and subaccounts, balances, spot and perpetual trading and cross margin.
+
+:class:`Exchange` is the command surface of SPEC §11. It normalises arguments (amounts as
+``Decimal``, ``str`` or ``int``; a ``float`` goes through ``str()`` and must be exact at the asset's
+or market's precision), hands them to the Rust engine, and returns ``Decimal`` amounts. Every
+command is atomic: a bad argument raises a :class:`crossbook.CrossbookError` subclass and changes
+nothing; a trading outcome (a margin reject, a self-trade, an expiry) is a result and an event, not
+an exception. Time is an input (:meth:`Exchange.advance_to`); the engine never reads a clock, so the
+same commands give the same events and the same :meth:`Exchange.state_hash`.
+
+Units: prices are quote per base unit (e.g. USDC per BTC) on the market's tick; quantities are base
+units on the market's step; amounts are asset units at the asset's decimals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy.typing as npt
+
+from crossbook._core import Engine
+from crossbook.config import Config
+from crossbook.enums import OrderType, SelfTradePrevention, Side, TimeInForce
+from crossbook.exceptions import InvalidTypeError
+
+AmountLike = Decimal | str | int | float
+
+
+def _amount(value: object, name: str) -> str:
+    """An amount as the exact decimal string the engine parses."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | str | int | float):
+        raise InvalidTypeError(f"{name} must be a Decimal, str or int, got {type(value).__name__}")
+    return str(value)
+
+
+def _optional_amount(value: object, name: str) -> str | None:
+    return None if value is None else _amount(value, name)
+
+
+def _subaccount(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTypeError(f"subaccount must be an int id, got {type(value).__name__}")
+    return value
+
+
+def _name(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidTypeError(f"{what} must be a str, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One trade of an order."""
+
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    liquidity: str
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """What happened to a placed order. ``order_id`` is None when the exchange refused it before the
+    book saw it (margin, balance, reduce-only, no price)."""
+
+    order_id: int | None
+    status: str
+    reject_reason: str | None
+    filled: Decimal
+    remaining: Decimal
+    fills: tuple[Fill, ...]
+    client_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MarginSummary:
+    """SPEC §4–§5 for one subaccount; amounts in the settlement asset (USDC)."""
+
+    net_equity: Decimal
+    available: Decimal
+    locked: Decimal
+    im: Decimal
+    mm: Decimal
+    collateral: Decimal
+    liabilities: Decimal
+    unrealized_pnl: Decimal
+    exposure: Decimal
+    imr: float
+    mmr: float
+    margin_fraction: float
+    liquidatable: bool
+
+
+@dataclass(frozen=True)
+class Balance:
+    free: Decimal
+    locked: Decimal
+    lent: Decimal
+    borrowed: Decimal
+
+
+@dataclass(frozen=True)
+class Position:
+    """A perpetual position: ``net_qty`` signed base units, ``entry_price`` the average cost."""
+
+    net_qty: Decimal
+    entry_price: Decimal | None
+    mark: Decimal | None
+    unrealized_pnl: Decimal
+    est_liquidation_price: Decimal | None
+    net_cost: Decimal
+
+
+@dataclass(frozen=True)
+class AssetAudit:
+    """One asset's proof-of-reserves line: everything held reconciles with deposits − withdrawals."""
+
+    held_by_subaccounts: Decimal
+    locked_by_orders: Decimal
+    lent: Decimal
+    borrowed: Decimal
+    fees: Decimal
+    liquidation_fund: Decimal
+    pnl_clearing: Decimal
+    deposits: Decimal
+    withdrawals: Decimal
+    balanced: bool
+
+
+def _margin(raw: dict[str, Any]) -> MarginSummary:
+    return MarginSummary(
+        **{key: Decimal(value) for key, value in raw.items() if isinstance(value, str)},
+        imr=raw["imr"],
+        mmr=raw["mmr"],
+        margin_fraction=raw["margin_fraction"],
+        liquidatable=raw["liquidatable"],
+    )
+
+
+class Exchange:
+    """An in-memory exchange (SPEC §11). ``Exchange()`` uses :meth:`Config.default`."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else Config.default()
+        self._engine = Engine(self.config.engine_spec())
+        self._client_ids: dict[tuple[str, int], int] = {}
+
+    # ----- accounts ------------------------------------------------------------------------------
+
+    def open_account(self, owner: str) -> int:
+        """Opens an owner and returns the id of their main subaccount."""
+        return self._engine.open_account(_name(owner, "owner"))
+
+    def open_subaccount(self, owner: str, label: str) -> int:
+        """Opens another subaccount (up to ``venue.max_subaccounts`` besides the main one)."""
+        return self._engine.open_subaccount(_name(owner, "owner"), _name(label, "label"))
+
+    def deposit(self, subaccount: int, asset: str, amount: AmountLike) -> None:
+        self._engine.deposit(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def withdraw(self, subaccount: int, asset: str, amount: AmountLike) -> None:
+        """Refused (``InsufficientBalanceError``/``InsufficientMarginError``) beyond the free balance
+        or if initial margin would exceed net equity afterwards."""
+        self._engine.withdraw(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def transfer(self, source: int, destination: int, asset: str, amount: AmountLike) -> None:
+        """Moves an asset between two subaccounts of one owner, with the checks of a withdrawal."""
+        self._engine.transfer(
+            _subaccount(source), _subaccount(destination), _name(asset, "asset"), _amount(amount, "amount")
+        )
+
+    def set_max_leverage(self, subaccount: int, leverage: int) -> None:
+        if isinstance(leverage, bool) or not isinstance(leverage, int):
+            raise InvalidTypeError(f"leverage must be an int, got {type(leverage).__name__}")
+        self._engine.set_max_leverage(_subaccount(subaccount), leverage)
+
+    # ----- prices and time -------------------------------------------------------------------------
+
+    def set_index_price(self, asset: str, price: AmountLike) -> None:
+        """An asset's index price in the settlement asset (rescans every subaccount's margin)."""
+        self._engine.set_index_price(_name(asset, "asset"), _amount(price, "price"))
+
+    def set_mark_price(self, market: str, price: AmountLike) -> None:
+        """A perpetual's mark price (rescans every subaccount's margin)."""
+        self._engine.set_mark_price(_name(market, "market"), _amount(price, "price"))
+
+    def advance_to(self, time_ms: int) -> None:
+        """Moves engine time (milliseconds) forward; it never goes back."""
+        if isinstance(time_ms, bool) or not isinstance(time_ms, int):
+            raise InvalidTypeError(f"time_ms must be an int, got {type(time_ms).__name__}")
+        self._engine.advance_to(time_ms)
+
+    @property
+    def time_ms(self) -> int:
+        return self._engine.time_ms
+
+    # ----- orders ----------------------------------------------------------------------------------
+
+    def place_order(
+        self,
+        subaccount: int,
+        market: str,
+        side: Side | str,
+        order_type: OrderType | str = OrderType.Limit,
+        quantity: AmountLike | None = None,
+        price: AmountLike | None = None,
+        time_in_force: TimeInForce | str = TimeInForce.GTC,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        self_trade_prevention: SelfTradePrevention | str = SelfTradePrevention.RejectTaker,
+        client_id: int | None = None,
+        quote_quantity: AmountLike | None = None,
+    ) -> OrderResult:
+        """Places an order; rejects and expiries are in the result (and the events), not raised."""
+        if not isinstance(post_only, bool) or not isinstance(reduce_only, bool):
+            raise InvalidTypeError("post_only and reduce_only must be bools")
+        if client_id is not None and (isinstance(client_id, bool) or not isinstance(client_id, int)):
+            raise InvalidTypeError(f"client_id must be an int or None, got {type(client_id).__name__}")
+        report = self._engine.place_order(
+            _subaccount(subaccount),
+            _name(market, "market"),
+            side,
+            order_type,
+            _optional_amount(quantity, "quantity"),
+            _optional_amount(price, "price"),
+            _optional_amount(quote_quantity, "quote_quantity"),
+            time_in_force,
+            post_only,
+            reduce_only,
+            self_trade_prevention,
+        )
+        if client_id is not None and report.order_id is not None:
+            self._client_ids[(market, report.order_id)] = client_id
+        return OrderResult(
+            order_id=report.order_id,
+            status=report.status,
+            reject_reason=report.reject_reason,
+            filled=Decimal(report.filled),
+            remaining=Decimal(report.remaining),
+            fills=tuple(
+                Fill(Decimal(price), Decimal(quantity), Decimal(fee), liquidity)
+                for price, quantity, fee, liquidity in report.fills
+            ),
+            client_id=client_id,
+        )
+
+    def cancel_order(self, subaccount: int, market: str, order_id: int) -> bool:
+        """True if cancelled; False if the order is no longer live. Another subaccount's order or an
+        id never issued raises."""
+        if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id < 0:
+            raise InvalidTypeError(f"order_id must be a non-negative int, got {order_id!r}")
+        return self._engine.cancel_order(_subaccount(subaccount), _name(market, "market"), order_id)
+
+    def cancel_all(self, subaccount: int, market: str | None = None) -> int:
+        """Cancels every live order of the subaccount (in one market, or all); returns how many."""
+        return self._engine.cancel_all(_subaccount(subaccount), None if market is None else _name(market, "market"))
+
+    # ----- views -----------------------------------------------------------------------------------
+
+    def margin(self, subaccount: int) -> MarginSummary:
+        return _margin(self._engine.margin(_subaccount(subaccount)))
+
+    def stress(self, subaccount: int, prices: dict[str, AmountLike]) -> MarginSummary:
+        """The margin summary under hypothetical prices ({asset: index} or {perp market: mark}),
+        changing nothing."""
+        if not isinstance(prices, dict):
+            raise InvalidTypeError(f"prices must be a dict, got {type(prices).__name__}")
+        normalized = {_name(name, "price key"): _amount(price, f"price of {name}") for name, price in prices.items()}
+        return _margin(self._engine.stress(_subaccount(subaccount), normalized))
+
+    def balances(self, subaccount: int) -> dict[str, Balance]:
+        return {
+            symbol: Balance(Decimal(free), Decimal(locked), Decimal(lent), Decimal(borrowed))
+            for symbol, free, locked, lent, borrowed in self._engine.balances(_subaccount(subaccount))
+        }
+
+    def positions(self, subaccount: int) -> dict[str, Position]:
+        positions = {}
+        for market, net_qty, net_cost, mark, pnl, liquidation in self._engine.positions(_subaccount(subaccount)):
+            quantity, cost = Decimal(net_qty), Decimal(net_cost)
+            tick = self.config.market(market).tick_size
+            positions[market] = Position(
+                net_qty=quantity,
+                entry_price=(cost / quantity) if quantity else None,
+                mark=None if mark is None else Decimal(mark),
+                unrealized_pnl=Decimal(pnl),
+                est_liquidation_price=None if liquidation is None else Decimal(repr(liquidation)).quantize(tick),
+                net_cost=cost,
+            )
+        return positions
+
+    def liquidation_price(self, subaccount: int, market: str) -> Decimal | None:
+        """The estimated mark at which the subaccount's MMR reaches 100% (SPEC §5), or None."""
+        price = self._engine.liquidation_price(_subaccount(subaccount), _name(market, "market"))
+        return None if price is None else Decimal(repr(price)).quantize(self.config.market(market).tick_size)
+
+    def depth(self, market: str, levels: int = 10) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """(bids, asks) of (price, quantity), best first."""
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 0:
+            raise InvalidTypeError(f"levels must be a non-negative int, got {levels!r}")
+        bids, asks = self._engine.depth(_name(market, "market"), levels)
+        return (
+            [(Decimal(price), Decimal(quantity)) for price, quantity in bids],
+            [(Decimal(price), Decimal(quantity)) for price, quantity in asks],
+        )
+
+    def events(self) -> list[dict[str, Any]]:
+        """Drains the events since the last call (each a dict with ``sequence``, ``time_ms``,
+        ``kind`` and its fields; amounts as decimal strings)."""
+        return list(self._engine.events())
+
+    def state_hash(self) -> str:
+        """A fingerprint of all state: equal commands give equal hashes."""
+        return self._engine.state_hash()
+
+    def audit(self) -> dict[str, AssetAudit]:
+        """Per asset: held by subaccounts, locked, lent, borrowed, venue accounts, deposits,
+        withdrawals, and ``balanced`` (True when the asset reconciles)."""
+        audits = {}
+        for raw in self._engine.audit():
+            symbol = raw.pop("asset")
+            balanced = raw.pop("balanced")
+            audits[symbol] = AssetAudit(**{key: Decimal(value) for key, value in raw.items()}, balanced=balanced)
+        return audits
+
+    def margin_scan(self) -> dict[str, npt.NDArray[Any]]:
+        """The vectorized margin check over every subaccount (numpy columns in quote atoms and
+        ratios), the one Rust call a venue runs after every price update."""
+        return dict(self._engine.scan())
+
+    def liquidatable(self) -> list[int]:
+        """Subaccounts whose MMR reached 100% at the last price update."""
+        return list(self._engine.liquidatable())
+
+    def subaccount_info(self, subaccount: int) -> tuple[str, str]:
+        """(owner, label) of a subaccount."""
+        return self._engine.account_info(_subaccount(subaccount))
+
+
+__all__ = [
+    "AssetAudit",
+    "Balance",
+    "Exchange",
+    "Fill",
+    "MarginSummary",
+    "OrderResult",
+    "Position",
+]

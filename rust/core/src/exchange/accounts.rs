@@ -1,0 +1,153 @@
+//! Owners, subaccounts and their balances and positions, stored as columns.
+//!
+//! Every per-account quantity is a column indexed by account id (and asset or perp market,
+//! row-major), so the margin scan reads contiguous memory and never loops in Python. A subaccount
+//! is its own wallet and cross-margin pool; nothing here moves value between accounts.
+//!
+//! `holding[a][k]` is the account's whole signed holding of asset `k` in atoms, including what open
+//! spot orders lock (`locked[a][k]`, ≥ 0); free = holding − locked. A negative holding is a debt
+//! (a settlement the account could not pay from its own balance), valued as a liability.
+
+use crate::risk::{AccountState, Columns};
+
+use super::events::AccountId;
+
+/// An owner and their subaccounts, main first.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    pub name: String,
+    pub accounts: Vec<AccountId>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Accounts {
+    assets: usize,
+    perps: usize,
+    pub owner: Vec<u32>,
+    pub label: Vec<String>,
+    pub holding: Vec<i64>,
+    pub locked: Vec<i64>,
+    pub net_qty: Vec<i64>,
+    pub net_cost: Vec<i64>,
+    pub open_bids: Vec<i64>,
+    pub open_asks: Vec<i64>,
+    pub max_leverage: Vec<u32>,
+}
+
+impl Accounts {
+    #[must_use]
+    pub fn new(assets: usize, perps: usize) -> Self {
+        Accounts { assets, perps, ..Accounts::default() }
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.owner.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.owner.is_empty()
+    }
+
+    /// Appends an empty account.
+    pub fn open(&mut self, owner: u32, label: String, max_leverage: u32) -> AccountId {
+        let id = AccountId::try_from(self.owner.len()).expect("fewer than 2^32 accounts");
+        self.owner.push(owner);
+        self.label.push(label);
+        self.holding.extend(std::iter::repeat_n(0, self.assets));
+        self.locked.extend(std::iter::repeat_n(0, self.assets));
+        for column in [&mut self.net_qty, &mut self.net_cost, &mut self.open_bids, &mut self.open_asks] {
+            column.extend(std::iter::repeat_n(0, self.perps));
+        }
+        self.max_leverage.push(max_leverage);
+        id
+    }
+
+    /// Index of (account, asset) in the asset columns.
+    #[inline]
+    #[must_use]
+    pub fn asset_slot(&self, account: AccountId, asset: usize) -> usize {
+        account as usize * self.assets + asset
+    }
+
+    /// Index of (account, perp) in the position columns.
+    #[inline]
+    #[must_use]
+    pub fn perp_slot(&self, account: AccountId, perp: usize) -> usize {
+        account as usize * self.perps + perp
+    }
+
+    /// Free (unlocked) balance.
+    #[must_use]
+    pub fn free(&self, account: AccountId, asset: usize) -> i64 {
+        let slot = self.asset_slot(account, asset);
+        self.holding[slot] - self.locked[slot]
+    }
+
+    /// The risk kernel's view of one account.
+    #[must_use]
+    pub fn state(&self, account: AccountId) -> AccountState<'_> {
+        let assets = self.asset_slot(account, 0)..self.asset_slot(account, 0) + self.assets;
+        let perps = self.perp_slot(account, 0)..self.perp_slot(account, 0) + self.perps;
+        AccountState {
+            holdings: &self.holding[assets],
+            net_qty: &self.net_qty[perps.clone()],
+            net_cost: &self.net_cost[perps.clone()],
+            open_bids: &self.open_bids[perps.clone()],
+            open_asks: &self.open_asks[perps],
+            max_leverage: self.max_leverage[account as usize],
+        }
+    }
+
+    /// The risk kernel's view of every account.
+    #[must_use]
+    pub fn columns(&self) -> Columns<'_> {
+        Columns {
+            holdings: &self.holding,
+            net_qty: &self.net_qty,
+            net_cost: &self.net_cost,
+            open_bids: &self.open_bids,
+            open_asks: &self.open_asks,
+            max_leverage: &self.max_leverage,
+        }
+    }
+}
+
+/// An owned copy of one account's risk inputs, for what-if margin (an order counted, a
+/// withdrawal taken, a leverage changed) without touching the live columns.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub holdings: Vec<i64>,
+    pub net_qty: Vec<i64>,
+    pub net_cost: Vec<i64>,
+    pub open_bids: Vec<i64>,
+    pub open_asks: Vec<i64>,
+    pub max_leverage: u32,
+}
+
+impl Scenario {
+    #[must_use]
+    pub fn of(state: &AccountState<'_>) -> Self {
+        Scenario {
+            holdings: state.holdings.to_vec(),
+            net_qty: state.net_qty.to_vec(),
+            net_cost: state.net_cost.to_vec(),
+            open_bids: state.open_bids.to_vec(),
+            open_asks: state.open_asks.to_vec(),
+            max_leverage: state.max_leverage,
+        }
+    }
+
+    #[must_use]
+    pub fn state(&self) -> AccountState<'_> {
+        AccountState {
+            holdings: &self.holdings,
+            net_qty: &self.net_qty,
+            net_cost: &self.net_cost,
+            open_bids: &self.open_bids,
+            open_asks: &self.open_asks,
+            max_leverage: self.max_leverage,
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Exchange events: every effect of every command, numbered and timed.
+//!
+//! Events carry a global sequence number (1, 2, …) and the engine time of the command that caused
+//! them. Amounts are integers in the units named on each field. Trading rejects and expiries are
+//! events with a [`Reject`] reason; misuse is an error and produces no event.
+
+use crate::book::Reason as BookReason;
+use crate::types::{OrderId, Side};
+
+/// An account (subaccount) id: dense, from 0, in order of opening.
+pub type AccountId = u32;
+
+/// Why the exchange refused or ended an order (book reasons, plus the exchange's own checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reject {
+    Book(BookReason),
+    /// The order would take initial margin above 100% of net equity.
+    InsufficientMargin,
+    /// A spot order cannot lock what it may spend.
+    InsufficientBalance,
+    /// A reduce-only order that would not reduce the position.
+    ReduceOnlyNotReducing,
+    /// The market has no mark (perps) or index (spot) price yet.
+    NoPrice,
+}
+
+impl Reject {
+    /// The name Python sees.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Reject::Book(reason) => reason.name(),
+            Reject::InsufficientMargin => "InsufficientMargin",
+            Reject::InsufficientBalance => "InsufficientBalance",
+            Reject::ReduceOnlyNotReducing => "ReduceOnlyNotReducing",
+            Reject::NoPrice => "NoPrice",
+        }
+    }
+}
+
+/// Maker or taker side of a fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Liquidity {
+    Maker,
+    Taker,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Deposit {
+        account: AccountId,
+        asset: usize,
+        amount: i64,
+    },
+    Withdrawal {
+        account: AccountId,
+        asset: usize,
+        amount: i64,
+    },
+    Transfer {
+        from: AccountId,
+        to: AccountId,
+        asset: usize,
+        amount: i64,
+    },
+    LeverageChanged {
+        account: AccountId,
+        max_leverage: u32,
+    },
+    IndexPrice {
+        asset: usize,
+        price: i64,
+    },
+    MarkPrice {
+        market: usize,
+        price: i64,
+    },
+    OrderAccepted {
+        account: AccountId,
+        market: usize,
+        order_id: OrderId,
+        side: Side,
+        price: i64,
+        quantity: i64,
+    },
+    OrderRejected {
+        account: AccountId,
+        market: usize,
+        order_id: Option<OrderId>,
+        side: Side,
+        reason: Reject,
+    },
+    /// One trade. `price` in ticks, `quantity` in lots; fees and realized PnL in settlement-asset
+    /// atoms (fees in the quote asset for spot).
+    Fill {
+        market: usize,
+        price: i64,
+        quantity: i64,
+        taker: AccountId,
+        taker_order_id: OrderId,
+        taker_side: Side,
+        taker_fee: i64,
+        taker_realized_pnl: i64,
+        maker: AccountId,
+        maker_order_id: OrderId,
+        maker_fee: i64,
+        maker_realized_pnl: i64,
+    },
+    /// A resting order left the book with `quantity` lots unfilled.
+    OrderCancelled {
+        account: AccountId,
+        market: usize,
+        order_id: OrderId,
+        quantity: i64,
+        reason: Reject,
+    },
+    /// The unfilled remainder of an incoming order did not rest.
+    OrderExpired {
+        account: AccountId,
+        market: usize,
+        order_id: OrderId,
+        quantity: i64,
+        reason: Reject,
+    },
+    /// A resting order now has `quantity` lots left (a reduce-only order shrunk with its position).
+    OrderAmended {
+        account: AccountId,
+        market: usize,
+        order_id: OrderId,
+        price: i64,
+        quantity: i64,
+    },
+}
+
+/// One numbered, timed event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub sequence: u64,
+    pub time_ms: i64,
+    pub kind: EventKind,
+}

@@ -1,0 +1,335 @@
+//! Engine tests on a small, fee-free or fee-bearing spec with exact expected numbers.
+
+use super::*;
+use crate::book::OrderStatus;
+use crate::risk::{Fraction, Haircut};
+
+const USDC: usize = 0;
+const BTC: usize = 1;
+const SOL: usize = 2;
+const BTC_USDC: usize = 0;
+const SOL_PERP: usize = 1;
+
+fn decimal(text: &str) -> Decimal {
+    Decimal::parse(text).unwrap()
+}
+
+fn asset(symbol: &str, decimals: u32, haircut: Haircut) -> AssetSpec {
+    AssetSpec {
+        symbol: symbol.to_owned(),
+        decimals,
+        haircut,
+        borrow_imf: Fraction { base: 0.1, factor: 0.0 },
+        borrow_mmf: Fraction { base: 0.05, factor: 0.0 },
+        collateral: true,
+    }
+}
+
+/// USDC, BTC, SOL; BTC_USDC spot (tick 0.1, step 0.00001) and SOL_USDC_PERP (tick 0.01, step 0.01)
+/// with the SPEC §2 functions; fees in e8 as given.
+fn spec(maker_fee_e8: i64, taker_fee_e8: i64) -> EngineSpec {
+    let market = |symbol: &str, kind, base, tick: &str, step: &str, per_tick_lot, per_lot| MarketSpec {
+        symbol: symbol.to_owned(),
+        kind,
+        base,
+        quote: USDC,
+        tick_size: decimal(tick),
+        step_size: decimal(step),
+        notional_per_tick_lot: per_tick_lot,
+        base_atoms_per_lot: per_lot,
+        min_quantity_lots: 1,
+        max_quantity_lots: 1_000_000_000,
+        max_multiplier: 2.0,
+        min_multiplier: 0.5,
+        impact_band: 0.05,
+        imf: Fraction { base: 0.02, factor: 0.00006 },
+        mmf: Fraction { base: 0.0135, factor: 0.000036 },
+        maker_fee_e8,
+        taker_fee_e8,
+        state: crate::types::BookState::Open,
+    };
+    EngineSpec {
+        settlement_asset: USDC,
+        assets: vec![
+            asset("USDC", 6, Haircut::Identity),
+            asset("BTC", 8, Haircut::InverseSqrt { base: 0.95, penalty: 0.00002 }),
+            asset("SOL", 8, Haircut::InverseSqrt { base: 0.9, penalty: 0.0001 }),
+        ],
+        markets: vec![
+            // 0.1 × 0.00001 BTC = 0.000001 USDC = 1 atom; 0.00001 BTC = 1000 sats.
+            market("BTC_USDC", MarketKind::Spot, BTC, "0.1", "0.00001", 1, 1000),
+            // 0.01 × 0.01 SOL = 0.0001 USDC = 100 atoms; 0.01 SOL = 10^6 atoms.
+            market("SOL_USDC_PERP", MarketKind::Perp, SOL, "0.01", "0.01", 100, 1_000_000),
+        ],
+        venue: VenueSpec { max_subaccounts: 10, default_leverage: 10, max_leverage: 50 },
+    }
+}
+
+fn usdc(whole: i64) -> i64 {
+    whole * 1_000_000
+}
+
+fn limit(side: Side, price: Price, quantity: Qty) -> OrderCommand {
+    OrderCommand {
+        side,
+        order_type: OrderType::Limit,
+        price: Some(price),
+        quantity: Some(quantity),
+        quote_quantity: None,
+        time_in_force: TimeInForce::Gtc,
+        post_only: false,
+        reduce_only: false,
+        self_trade_prevention: SelfTradePrevention::RejectTaker,
+    }
+}
+
+fn market_order(side: Side, quantity: Qty) -> OrderCommand {
+    OrderCommand {
+        order_type: OrderType::Market,
+        price: None,
+        time_in_force: TimeInForce::Ioc,
+        ..limit(side, 1, quantity)
+    }
+}
+
+fn assert_balanced(engine: &Engine) {
+    for (asset, audit) in engine.audit().iter().enumerate() {
+        assert!(audit.balanced(), "asset {asset} does not reconcile: {audit:?}");
+    }
+}
+
+/// An engine with SOL marked at 100 USDC and two funded traders, alice (taker side) and bob.
+fn perp_engine(maker_fee_e8: i64, taker_fee_e8: i64) -> (Engine, AccountId, AccountId) {
+    let mut engine = Engine::new(spec(maker_fee_e8, taker_fee_e8)).unwrap();
+    let alice = engine.open_account("alice").unwrap();
+    let bob = engine.open_account("bob").unwrap();
+    engine.deposit(alice, USDC, usdc(10_000)).unwrap();
+    engine.deposit(bob, USDC, usdc(1_000_000)).unwrap();
+    engine.set_mark_price(SOL_PERP, 10_000).unwrap();
+    (engine, alice, bob)
+}
+
+#[test]
+fn spec_example_2_ratios_through_a_real_position() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    // 1,000 SOL at 100 USDC: N = 100,000 USDC (100,000 lots of 0.01 SOL at 10,000 ticks).
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 100_000)).unwrap();
+    let outcome = engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 100_000)).unwrap();
+    assert_eq!(outcome.book.filled, 100_000, "at 10x the order needs IM 10,000 = equity: exactly allowed");
+    let at_10x = engine.margin(alice).unwrap();
+    assert_eq!(at_10x.net_equity, usdc(10_000));
+    assert_eq!(at_10x.initial_margin, usdc(10_000));
+    assert!((at_10x.imr - 1.0).abs() < 1e-12);
+    engine.set_max_leverage(alice, 50).unwrap();
+    let at_50x = engine.margin(alice).unwrap();
+    assert_eq!(at_50x.maintenance_margin, usdc(1_350));
+    assert_eq!(at_50x.initial_margin, usdc(2_000));
+    assert!((at_50x.mmr - 0.135).abs() < 1e-12);
+    assert!((at_50x.imr - 0.20).abs() < 1e-12);
+    assert_eq!(at_50x.available(), usdc(8_000));
+    assert_balanced(&engine);
+}
+
+#[test]
+fn an_order_that_would_take_imr_above_100_percent_is_rejected_as_an_event() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 200_000)).unwrap();
+    let before = engine.state_hash();
+    let outcome = engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 100_001)).unwrap();
+    assert_eq!(outcome.reject, Some(Reject::InsufficientMargin));
+    assert_eq!(outcome.book.status, OrderStatus::Rejected);
+    assert!(matches!(
+        engine.events().last().unwrap().kind,
+        EventKind::OrderRejected { reason: Reject::InsufficientMargin, .. }
+    ));
+    assert_eq!(engine.accounts().net_qty[0], 0);
+    assert_ne!(engine.state_hash(), before, "the reject event advanced the sequence");
+}
+
+#[test]
+fn reducing_orders_always_pass_the_margin_check() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 100_000)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 100_000)).unwrap();
+    engine.set_mark_price(SOL_PERP, 9_500).unwrap();
+    // Equity is now 5,000 against IM 9,500: no new exposure fits, but selling does.
+    assert!(engine.margin(alice).unwrap().imr > 1.0);
+    let outcome = engine.place_order(alice, SOL_PERP, &limit(Side::Ask, 9_500, 50_000)).unwrap();
+    assert_eq!(outcome.reject, None);
+    let more = engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 9_000, 1)).unwrap();
+    assert_eq!(more.reject, Some(Reject::InsufficientMargin));
+}
+
+#[test]
+fn perp_fills_realize_pnl_through_the_clearing_account_and_charge_fees() {
+    // maker 2 bp, taker 5 bp.
+    let (mut engine, alice, bob) = perp_engine(20_000, 50_000);
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 1_000)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 1_000)).unwrap();
+    // 10 SOL at 100: notional 1,000 USDC; taker fee 0.5, maker fee 0.2.
+    assert_eq!(engine.accounts().holding[0], usdc(10_000) - 500_000);
+    assert_eq!(engine.venue().fees[USDC], 700_000);
+    engine.set_mark_price(SOL_PERP, 11_000).unwrap();
+    engine.place_order(bob, SOL_PERP, &limit(Side::Bid, 11_000, 400)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Ask, 11_000, 400)).unwrap();
+    // Alice closes 4 of 10 SOL at 110: realized (110 − 100) × 4 = 40 USDC; taker fee on 440 = 0.22.
+    let realized = usdc(40);
+    assert_eq!(engine.accounts().holding[0], usdc(10_000) - 500_000 + realized - 220_000);
+    assert_eq!(engine.accounts().net_qty[0], 600);
+    assert_eq!(engine.accounts().net_cost[0], usdc(600));
+    assert_eq!(engine.venue().pnl_clearing, -realized + usdc(40), "bob realized −40 closing his short");
+    assert_balanced(&engine);
+}
+
+#[test]
+fn spot_orders_lock_what_they_may_spend_and_fills_move_balances_exactly() {
+    let mut engine = Engine::new(spec(20_000, 50_000)).unwrap();
+    let buyer = engine.open_account("buyer").unwrap();
+    let seller = engine.open_account("seller").unwrap();
+    engine.deposit(buyer, USDC, usdc(2_000)).unwrap();
+    engine.deposit(seller, BTC, 100_000_000).unwrap();
+    engine.set_index_price(BTC, usdc(100_000)).unwrap();
+    // Bid 0.01 BTC (1,000 lots) at 100,000 (1,000,000 ticks): notional 1,000 USDC, lock + 5 bp.
+    let bid = engine.place_order(buyer, BTC_USDC, &limit(Side::Bid, 1_000_000, 1_000)).unwrap();
+    assert_eq!(bid.book.status, OrderStatus::New);
+    assert_eq!(engine.accounts().locked[engine.accounts().asset_slot(buyer, USDC)], usdc(1_000) + 500_000);
+    let too_big = engine.place_order(buyer, BTC_USDC, &limit(Side::Bid, 1_000_000, 1_000)).unwrap();
+    assert_eq!(too_big.reject, Some(Reject::InsufficientBalance));
+    engine.place_order(seller, BTC_USDC, &limit(Side::Ask, 1_000_000, 1_000)).unwrap();
+    let holding =
+        |engine: &Engine, account, asset| engine.accounts().holding[engine.accounts().asset_slot(account, asset)];
+    // The buyer was the maker (2 bp = 0.2 USDC), the seller the taker (5 bp = 0.5 USDC).
+    assert_eq!(holding(&engine, buyer, USDC), usdc(2_000) - usdc(1_000) - 200_000);
+    assert_eq!(holding(&engine, buyer, BTC), 1_000_000);
+    assert_eq!(holding(&engine, seller, USDC), usdc(1_000) - 500_000);
+    assert_eq!(holding(&engine, seller, BTC), 100_000_000 - 1_000_000);
+    assert_eq!(engine.accounts().locked, vec![0; engine.accounts().locked.len()], "a filled order locks nothing");
+    assert_eq!(engine.venue().fees[USDC], 700_000);
+    assert_balanced(&engine);
+}
+
+#[test]
+fn reduce_only_orders_are_clipped_to_the_position_and_shrink_with_it() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 500)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 500)).unwrap();
+    let opening = engine
+        .place_order(alice, SOL_PERP, &OrderCommand { reduce_only: true, ..limit(Side::Bid, 9_000, 10) })
+        .unwrap();
+    assert_eq!(opening.reject, Some(Reject::ReduceOnlyNotReducing));
+    let clipped = engine
+        .place_order(alice, SOL_PERP, &OrderCommand { reduce_only: true, ..limit(Side::Ask, 12_000, 800) })
+        .unwrap();
+    assert_eq!(clipped.book.remaining, 500, "clipped to the 500-lot position");
+    // Alice sells 300 elsewhere: her resting reduce-only ask shrinks to the 200 left.
+    engine.place_order(bob, SOL_PERP, &limit(Side::Bid, 10_000, 300)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Ask, 10_000, 300)).unwrap();
+    assert_eq!(engine.book(SOL_PERP).order(clipped.book.order_id).unwrap().quantity, 200);
+    assert_eq!(engine.accounts().open_asks[0], 200);
+    assert!(engine.events().iter().any(|event| matches!(event.kind, EventKind::OrderAmended { quantity: 200, .. })));
+}
+
+#[test]
+fn withdrawals_and_transfers_are_refused_when_margin_would_not_hold() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    let hedge = engine.open_subaccount("alice", "hedge").unwrap();
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 50_000)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 50_000)).unwrap();
+    // IM 5,000 of equity 10,000: 5,000 can leave, 5,000.000001 cannot.
+    let before = engine.state_hash();
+    assert!(matches!(engine.withdraw(alice, USDC, usdc(5_000) + 1), Err(ExchangeError::InsufficientMargin { .. })));
+    assert!(matches!(
+        engine.transfer(alice, hedge, USDC, usdc(5_000) + 1),
+        Err(ExchangeError::InsufficientMargin { .. })
+    ));
+    assert_eq!(engine.state_hash(), before);
+    engine.transfer(alice, hedge, USDC, usdc(5_000)).unwrap();
+    assert!(matches!(engine.transfer(alice, bob, USDC, 1), Err(ExchangeError::DifferentOwners { .. })));
+    assert!(matches!(engine.withdraw(hedge, USDC, usdc(5_001)), Err(ExchangeError::InsufficientBalance { .. })));
+    assert_balanced(&engine);
+}
+
+#[test]
+fn an_owner_has_a_main_subaccount_and_at_most_ten_more() {
+    let mut engine = Engine::new(spec(0, 0)).unwrap();
+    engine.open_account("carol").unwrap();
+    for index in 0..10 {
+        engine.open_subaccount("carol", &format!("sub{index}")).unwrap();
+    }
+    assert!(matches!(
+        engine.open_subaccount("carol", "eleventh"),
+        Err(ExchangeError::SubaccountLimit { limit: 10, .. })
+    ));
+    assert!(matches!(engine.open_subaccount("carol", "sub3"), Err(ExchangeError::DuplicateLabel { .. })));
+    assert!(matches!(engine.open_account("carol"), Err(ExchangeError::OwnerExists(_))));
+    assert!(matches!(engine.open_subaccount("dave", "x"), Err(ExchangeError::UnknownOwner(_))));
+}
+
+#[test]
+fn self_trade_prevention_spans_an_owners_subaccounts() {
+    let (mut engine, alice, _) = perp_engine(0, 0);
+    let hedge = engine.open_subaccount("alice", "hedge").unwrap();
+    engine.deposit(hedge, USDC, usdc(10_000)).unwrap();
+    engine.place_order(hedge, SOL_PERP, &limit(Side::Ask, 10_000, 10)).unwrap();
+    let outcome = engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 10)).unwrap();
+    assert_eq!(outcome.reject, Some(Reject::Book(BookReason::SelfTradePrevention)));
+    assert_eq!(outcome.book.filled, 0);
+}
+
+#[test]
+fn cancelling_another_subaccounts_order_is_an_error_and_a_dead_id_is_false() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    let resting = engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_500, 10)).unwrap();
+    assert!(matches!(
+        engine.cancel_order(alice, SOL_PERP, resting.book.order_id),
+        Err(ExchangeError::NotYourOrder { .. })
+    ));
+    assert!(engine.cancel_order(bob, SOL_PERP, resting.book.order_id).unwrap());
+    assert!(!engine.cancel_order(bob, SOL_PERP, resting.book.order_id).unwrap());
+    assert!(matches!(engine.cancel_order(bob, SOL_PERP, 999), Err(ExchangeError::Book(BookError::UnknownOrder(..)))));
+    assert_eq!(engine.accounts().open_asks[engine.accounts().perp_slot(bob, 0)], 0);
+}
+
+#[test]
+fn limit_prices_outside_the_mark_band_are_rejected_and_market_orders_stop_at_the_impact_band() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    let far = engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 20_001, 1)).unwrap();
+    assert_eq!(far.reject, Some(Reject::Book(BookReason::PriceBand)));
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 10)).unwrap();
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_600, 10)).unwrap();
+    let sweep = engine.place_order(alice, SOL_PERP, &market_order(Side::Bid, 20)).unwrap();
+    assert_eq!(sweep.book.filled, 10, "10,600 is beyond 10,000 × 1.05");
+    assert_eq!(sweep.reject, Some(Reject::Book(BookReason::ImpactBand)));
+}
+
+#[test]
+fn the_same_commands_give_the_same_state_hash() {
+    let run = || {
+        let (mut engine, alice, bob) = perp_engine(20_000, 50_000);
+        engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 700)).unwrap();
+        engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_100, 300)).unwrap();
+        engine.advance_to(1_000).unwrap();
+        engine.set_mark_price(SOL_PERP, 10_050).unwrap();
+        engine
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first.state_hash(), second.state_hash());
+    assert_eq!(first.events(), second.events());
+    let mut third = run();
+    third.deposit(0, USDC, 1).unwrap();
+    assert_ne!(third.state_hash(), first.state_hash());
+}
+
+#[test]
+fn time_only_moves_forward_and_bad_amounts_are_errors() {
+    let (mut engine, alice, _) = perp_engine(0, 0);
+    engine.advance_to(5_000).unwrap();
+    assert!(matches!(engine.advance_to(4_999), Err(ExchangeError::TimeWentBack { .. })));
+    assert!(matches!(engine.parse_amount(USDC, "1.0000001"), Err(ExchangeError::Decimal { .. })));
+    assert!(matches!(engine.parse_amount(USDC, "-1"), Err(ExchangeError::NotPositive { .. })));
+    assert!(matches!(engine.parse_price(SOL_PERP, "100.001"), Err(ExchangeError::Decimal { .. })));
+    assert_eq!(engine.parse_quantity(SOL_PERP, "1.5").unwrap(), 150);
+    assert!(matches!(engine.deposit(alice, USDC, 0), Err(ExchangeError::NotPositive { .. })));
+    assert!(matches!(engine.set_max_leverage(alice, 51), Err(ExchangeError::InvalidLeverage { .. })));
+    assert!(matches!(engine.set_max_leverage(alice, 0), Err(ExchangeError::InvalidLeverage { .. })));
+}

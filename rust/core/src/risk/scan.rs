@@ -1,0 +1,209 @@
+//! The vectorized margin check (SPEC §5): net equity, requirements, ratios and the liquidatable mask
+//! of every account from columnar state, in one call — what the venue runs after every price update.
+//!
+//! Contract:
+//! - Columns are row-major: `holdings` holds `accounts × assets` entries (account 0's assets first),
+//!   the four position columns `accounts × markets`, `max_leverage` one per account; the number of
+//!   accounts is `max_leverage.len()`. Shapes and parameters are checked before any row runs.
+//! - Row `i` of the result is what [`super::account_margin`] gives for account `i`: both call the same
+//!   function. An account that fails makes the whole scan fail with [`RiskError::Account`] naming the
+//!   lowest failing index.
+//! - Large scans are split into contiguous blocks of accounts, one thread per available core
+//!   (`std::thread::scope`). Rows are independent, so the result is the same for any split.
+//!
+//! Cost: O(accounts × (assets + markets)); the only allocation is the result.
+
+use super::{margin_of, AccountState, Margin, RiskError, RiskParams};
+
+/// Below this many accounts per core, a scan stays on the calling thread (spawning costs more).
+const MIN_ACCOUNTS_PER_THREAD: usize = 32_768;
+
+/// Every account's state as row-major columns; see the module docs for the layout.
+#[derive(Clone, Copy, Debug)]
+pub struct Columns<'a> {
+    /// `accounts × assets`: signed holdings in atoms.
+    pub holdings: &'a [i64],
+    /// `accounts × markets`: signed positions in lots.
+    pub net_qty: &'a [i64],
+    /// `accounts × markets`: signed cost bases in quote atoms.
+    pub net_cost: &'a [i64],
+    /// `accounts × markets`: lots of open buy orders.
+    pub open_bids: &'a [i64],
+    /// `accounts × markets`: lots of open sell orders.
+    pub open_asks: &'a [i64],
+    /// One leverage setting per account.
+    pub max_leverage: &'a [u32],
+}
+
+impl<'a> Columns<'a> {
+    fn account(&self, row: usize, assets: usize, markets: usize) -> AccountState<'a> {
+        let positions = row * markets..(row + 1) * markets;
+        AccountState {
+            holdings: &self.holdings[row * assets..(row + 1) * assets],
+            net_qty: &self.net_qty[positions.clone()],
+            net_cost: &self.net_cost[positions.clone()],
+            open_bids: &self.open_bids[positions.clone()],
+            open_asks: &self.open_asks[positions],
+            max_leverage: self.max_leverage[row],
+        }
+    }
+}
+
+/// One entry per account, in the order of the columns.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScanResult {
+    pub net_equity: Vec<i64>,
+    pub initial_margin: Vec<i64>,
+    pub maintenance_margin: Vec<i64>,
+    pub imr: Vec<f64>,
+    pub mmr: Vec<f64>,
+    pub margin_fraction: Vec<f64>,
+    pub liquidatable: Vec<bool>,
+}
+
+impl ScanResult {
+    fn zeroed(accounts: usize) -> ScanResult {
+        ScanResult {
+            net_equity: vec![0; accounts],
+            initial_margin: vec![0; accounts],
+            maintenance_margin: vec![0; accounts],
+            imr: vec![0.0; accounts],
+            mmr: vec![0.0; accounts],
+            margin_fraction: vec![0.0; accounts],
+            liquidatable: vec![false; accounts],
+        }
+    }
+
+    fn rows(&mut self) -> Rows<'_> {
+        Rows {
+            net_equity: &mut self.net_equity,
+            initial_margin: &mut self.initial_margin,
+            maintenance_margin: &mut self.maintenance_margin,
+            imr: &mut self.imr,
+            mmr: &mut self.mmr,
+            margin_fraction: &mut self.margin_fraction,
+            liquidatable: &mut self.liquidatable,
+        }
+    }
+}
+
+/// A block of consecutive rows of a [`ScanResult`], for one thread to fill.
+struct Rows<'a> {
+    net_equity: &'a mut [i64],
+    initial_margin: &'a mut [i64],
+    maintenance_margin: &'a mut [i64],
+    imr: &'a mut [f64],
+    mmr: &'a mut [f64],
+    margin_fraction: &'a mut [f64],
+    liquidatable: &'a mut [bool],
+}
+
+impl<'a> Rows<'a> {
+    fn len(&self) -> usize {
+        self.net_equity.len()
+    }
+
+    fn split_at(self, middle: usize) -> (Rows<'a>, Rows<'a>) {
+        let (net_equity, net_equity_rest) = self.net_equity.split_at_mut(middle);
+        let (initial_margin, initial_margin_rest) = self.initial_margin.split_at_mut(middle);
+        let (maintenance_margin, maintenance_margin_rest) = self.maintenance_margin.split_at_mut(middle);
+        let (imr, imr_rest) = self.imr.split_at_mut(middle);
+        let (mmr, mmr_rest) = self.mmr.split_at_mut(middle);
+        let (margin_fraction, margin_fraction_rest) = self.margin_fraction.split_at_mut(middle);
+        let (liquidatable, liquidatable_rest) = self.liquidatable.split_at_mut(middle);
+        (
+            Rows { net_equity, initial_margin, maintenance_margin, imr, mmr, margin_fraction, liquidatable },
+            Rows {
+                net_equity: net_equity_rest,
+                initial_margin: initial_margin_rest,
+                maintenance_margin: maintenance_margin_rest,
+                imr: imr_rest,
+                mmr: mmr_rest,
+                margin_fraction: margin_fraction_rest,
+                liquidatable: liquidatable_rest,
+            },
+        )
+    }
+
+    fn set(&mut self, row: usize, margin: &Margin) {
+        self.net_equity[row] = margin.net_equity;
+        self.initial_margin[row] = margin.initial_margin;
+        self.maintenance_margin[row] = margin.maintenance_margin;
+        self.imr[row] = margin.imr;
+        self.mmr[row] = margin.mmr;
+        self.margin_fraction[row] = margin.margin_fraction;
+        self.liquidatable[row] = margin.is_liquidatable();
+    }
+}
+
+/// The margin of every account in `columns`; see the module docs.
+///
+/// # Errors
+/// [`RiskError::InvalidValue`] for a parameter out of its domain, [`RiskError::Shape`] naming a
+/// column whose length is not `accounts × assets` or `accounts × markets`, and
+/// [`RiskError::Account`] wrapping the first account's error (leverage 0, negative orders, overflow).
+pub fn scan(params: &RiskParams, columns: &Columns<'_>) -> Result<ScanResult, RiskError> {
+    let accounts = columns.max_leverage.len();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    scan_in_blocks(params, columns, cores.min(accounts / MIN_ACCOUNTS_PER_THREAD).max(1))
+}
+
+/// [`scan`] split into `threads` blocks (at least one).
+pub(super) fn scan_in_blocks(
+    params: &RiskParams,
+    columns: &Columns<'_>,
+    threads: usize,
+) -> Result<ScanResult, RiskError> {
+    params.validate()?;
+    let accounts = columns.max_leverage.len();
+    let assets = params.assets.len();
+    let markets = params.markets.len();
+    check_column("holdings", columns.holdings.len(), accounts, assets, "asset")?;
+    check_column("net_qty", columns.net_qty.len(), accounts, markets, "market")?;
+    check_column("net_cost", columns.net_cost.len(), accounts, markets, "market")?;
+    check_column("open_bids", columns.open_bids.len(), accounts, markets, "market")?;
+    check_column("open_asks", columns.open_asks.len(), accounts, markets, "market")?;
+
+    let mut result = ScanResult::zeroed(accounts);
+    let block = accounts.div_ceil(threads.max(1)).max(1);
+    if block >= accounts {
+        scan_block(params, columns, 0, result.rows())?;
+        return Ok(result);
+    }
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        let mut rest = result.rows();
+        for start in (0..accounts).step_by(block) {
+            let (rows, tail) = rest.split_at(block.min(accounts - start));
+            handles.push(scope.spawn(move || scan_block(params, columns, start, rows)));
+            rest = tail;
+        }
+        // Joined in order, so the error reported is the one of the lowest failing account.
+        handles
+            .into_iter()
+            .try_for_each(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })?;
+    Ok(result)
+}
+
+fn check_column(name: &str, length: usize, accounts: usize, per_account: usize, per: &str) -> Result<(), RiskError> {
+    match accounts.checked_mul(per_account) {
+        Some(expected) if expected == length => Ok(()),
+        _ => Err(RiskError::Shape(format!(
+            "{name} has {length} entries, expected {accounts} accounts × {per_account} (one per {per}) = {}",
+            accounts.saturating_mul(per_account)
+        ))),
+    }
+}
+
+fn scan_block(params: &RiskParams, columns: &Columns<'_>, first: usize, mut rows: Rows<'_>) -> Result<(), RiskError> {
+    let assets = params.assets.len();
+    let markets = params.markets.len();
+    for row in 0..rows.len() {
+        let index = first + row;
+        let margin = margin_of(params, &columns.account(index, assets, markets))
+            .map_err(|error| RiskError::Account { index, source: Box::new(error) })?;
+        rows.set(row, &margin);
+    }
+    Ok(())
+}

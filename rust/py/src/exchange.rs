@@ -1,0 +1,606 @@
+//! `crossbook._core.Engine`: adapters from Python calls to `crossbook_core::exchange::Engine`.
+//!
+//! Names are resolved to indices, decimal strings are handed to the engine's exact parsers, and
+//! integer results go back as decimal strings (the Python layer makes `Decimal`s of them). The spec
+//! arrives as the plain dict of `Config.engine_spec()`.
+
+use crossbook_core::decimal::Decimal;
+use crossbook_core::exchange::{
+    AccountId, AssetSpec, Engine, EngineSpec, EventKind, ExchangeError, MarketKind, MarketSpec, OrderCommand, Reject,
+    VenueSpec,
+};
+use crossbook_core::risk::{Fraction, Haircut, Margin};
+use crossbook_core::{OrderType, Side};
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::convert;
+use crate::errors::{
+    book_error, ConfigError, InsufficientBalanceError, InsufficientMarginError, InvalidAmountError,
+    InvalidArgumentError, InvalidOrderError, SubaccountLimitError, UnknownAccountError, UnknownNameError,
+    WrongOwnerError,
+};
+
+/// The one mapping from engine errors to Python exceptions.
+pub fn exchange_error(error: ExchangeError) -> PyErr {
+    let message = error.to_string();
+    match error {
+        ExchangeError::Spec(error) => ConfigError::new_err((error.field, error.problem)),
+        ExchangeError::UnknownAccount(_) | ExchangeError::UnknownOwner(_) => UnknownAccountError::new_err(message),
+        ExchangeError::OwnerExists(_) | ExchangeError::DuplicateLabel { .. } => InvalidArgumentError::new_err(message),
+        ExchangeError::SubaccountLimit { .. } => SubaccountLimitError::new_err(message),
+        ExchangeError::DifferentOwners { .. } | ExchangeError::NotYourOrder { .. } => WrongOwnerError::new_err(message),
+        ExchangeError::Decimal { .. } | ExchangeError::NotPositive { .. } => InvalidAmountError::new_err(message),
+        ExchangeError::InsufficientBalance { .. } => InsufficientBalanceError::new_err(message),
+        ExchangeError::InsufficientMargin { .. } => InsufficientMarginError::new_err(message),
+        ExchangeError::InvalidOrder(_) => InvalidOrderError::new_err(message),
+        ExchangeError::Book(error) => book_error(error),
+        _ => InvalidArgumentError::new_err(message),
+    }
+}
+
+fn item<'py, T>(dict: &Bound<'py, PyAny>, key: &str) -> PyResult<T>
+where
+    T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
+{
+    dict.get_item(key)
+        .and_then(|value| value.extract::<T>())
+        .map_err(|error| ConfigError::new_err((format!("engine spec {key}"), error.to_string())))
+}
+
+fn fraction(pair: (f64, f64)) -> Fraction {
+    Fraction { base: pair.0, factor: pair.1 }
+}
+
+fn decimal_field(text: &str, key: &str) -> PyResult<Decimal> {
+    Decimal::parse(text).map_err(|error| ConfigError::new_err((format!("engine spec {key}"), error.to_string())))
+}
+
+/// Builds an [`EngineSpec`] from `Config.engine_spec()`.
+fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
+    let mut assets = Vec::new();
+    for asset in item::<Vec<Bound<'_, PyAny>>>(spec, "assets")? {
+        let (kind, base, penalty): (String, f64, f64) = item(&asset, "haircut")?;
+        let haircut = match kind.as_str() {
+            "identity" => Haircut::Identity,
+            "inverseSqrt" => Haircut::InverseSqrt { base, penalty },
+            other => return Err(ConfigError::new_err(("engine spec haircut", format!("unknown kind {other:?}")))),
+        };
+        assets.push(AssetSpec {
+            symbol: item(&asset, "symbol")?,
+            decimals: item(&asset, "decimals")?,
+            haircut,
+            borrow_imf: fraction(item(&asset, "borrow_imf")?),
+            borrow_mmf: fraction(item(&asset, "borrow_mmf")?),
+            collateral: item(&asset, "collateral")?,
+        });
+    }
+    let mut markets = Vec::new();
+    for market in item::<Vec<Bound<'_, PyAny>>>(spec, "markets")? {
+        let kind = match item::<String>(&market, "kind")?.as_str() {
+            "spot" => MarketKind::Spot,
+            "perp" => MarketKind::Perp,
+            other => return Err(ConfigError::new_err(("engine spec kind", format!("unknown market kind {other:?}")))),
+        };
+        let curve = |key: &str| -> PyResult<Fraction> {
+            Ok(item::<Option<(f64, f64)>>(&market, key)?.map_or(Fraction { base: 0.0, factor: 0.0 }, fraction))
+        };
+        markets.push(MarketSpec {
+            symbol: item(&market, "symbol")?,
+            kind,
+            base: item(&market, "base")?,
+            quote: item(&market, "quote")?,
+            tick_size: decimal_field(&item::<String>(&market, "tick_size")?, "tick_size")?,
+            step_size: decimal_field(&item::<String>(&market, "step_size")?, "step_size")?,
+            notional_per_tick_lot: item(&market, "notional_per_tick_lot")?,
+            base_atoms_per_lot: item(&market, "base_atoms_per_lot")?,
+            min_quantity_lots: item(&market, "min_quantity_lots")?,
+            max_quantity_lots: item(&market, "max_quantity_lots")?,
+            max_multiplier: item(&market, "max_multiplier")?,
+            min_multiplier: item(&market, "min_multiplier")?,
+            impact_band: item(&market, "impact_band")?,
+            imf: curve("imf")?,
+            mmf: curve("mmf")?,
+            maker_fee_e8: item(&market, "maker_fee_e8")?,
+            taker_fee_e8: item(&market, "taker_fee_e8")?,
+            state: convert::book_state(&market.get_item("state")?)?,
+        });
+    }
+    let venue = spec.get_item("venue")?;
+    Ok(EngineSpec {
+        settlement_asset: item(spec, "settlement_asset")?,
+        assets,
+        markets,
+        venue: VenueSpec {
+            max_subaccounts: item(&venue, "max_subaccounts")?,
+            default_leverage: item(&venue, "default_leverage")?,
+            max_leverage: item(&venue, "max_leverage")?,
+        },
+    })
+}
+
+/// The exchange engine (use it through `crossbook.Exchange`).
+#[pyclass(module = "crossbook._core", name = "Engine")]
+#[derive(Debug)]
+pub struct PyEngine {
+    engine: Engine,
+}
+
+/// A single order's result, as strings and ints for the Python layer.
+#[pyclass(module = "crossbook._core", frozen, get_all)]
+#[derive(Debug)]
+pub struct OrderReport {
+    order_id: Option<u64>,
+    status: &'static str,
+    reject_reason: Option<&'static str>,
+    filled: String,
+    remaining: String,
+    /// (price, quantity, fee, liquidity) per fill, as decimal strings.
+    fills: Vec<(String, String, String, &'static str)>,
+}
+
+impl PyEngine {
+    fn asset(&self, symbol: &str) -> PyResult<usize> {
+        self.engine.asset_index(symbol).ok_or_else(|| {
+            let known: Vec<&str> = self.engine.spec().assets.iter().map(|asset| asset.symbol.as_str()).collect();
+            UnknownNameError::new_err(format!("unknown asset {symbol:?}; known assets: {}", known.join(", ")))
+        })
+    }
+
+    fn market(&self, symbol: &str) -> PyResult<usize> {
+        self.engine.market_index(symbol).ok_or_else(|| {
+            let known: Vec<&str> = self.engine.spec().markets.iter().map(|market| market.symbol.as_str()).collect();
+            UnknownNameError::new_err(format!("unknown market {symbol:?}; known markets: {}", known.join(", ")))
+        })
+    }
+
+    fn settlement(&self, atoms: i64) -> String {
+        self.engine.format_amount(self.engine.spec().settlement_asset, atoms)
+    }
+
+    fn margin_dict<'py>(&self, py: Python<'py>, margin: &Margin) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        dict.set_item("net_equity", self.settlement(margin.net_equity))?;
+        dict.set_item("available", self.settlement(margin.available()))?;
+        dict.set_item("locked", self.settlement(margin.initial_margin))?;
+        dict.set_item("im", self.settlement(margin.initial_margin))?;
+        dict.set_item("mm", self.settlement(margin.maintenance_margin))?;
+        dict.set_item("collateral", self.settlement(margin.collateral))?;
+        dict.set_item("liabilities", self.settlement(margin.liabilities))?;
+        dict.set_item("unrealized_pnl", self.settlement(margin.unrealized_pnl))?;
+        dict.set_item("exposure", self.settlement(margin.exposure))?;
+        dict.set_item("imr", margin.imr)?;
+        dict.set_item("mmr", margin.mmr)?;
+        dict.set_item("margin_fraction", margin.margin_fraction)?;
+        dict.set_item("liquidatable", margin.is_liquidatable())?;
+        Ok(dict)
+    }
+}
+
+fn side_of(value: &Bound<'_, PyAny>) -> PyResult<Side> {
+    convert::side(value)
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    fn new(spec: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(PyEngine { engine: Engine::new(engine_spec(spec)?).map_err(exchange_error)? })
+    }
+
+    fn open_account(&mut self, owner: &str) -> PyResult<AccountId> {
+        self.engine.open_account(owner).map_err(exchange_error)
+    }
+
+    fn open_subaccount(&mut self, owner: &str, label: &str) -> PyResult<AccountId> {
+        self.engine.open_subaccount(owner, label).map_err(exchange_error)
+    }
+
+    fn deposit(&mut self, account: AccountId, asset: &str, amount: &str) -> PyResult<()> {
+        let asset = self.asset(asset)?;
+        let amount = self.engine.parse_amount(asset, amount).map_err(exchange_error)?;
+        self.engine.deposit(account, asset, amount).map_err(exchange_error)
+    }
+
+    fn withdraw(&mut self, account: AccountId, asset: &str, amount: &str) -> PyResult<()> {
+        let asset = self.asset(asset)?;
+        let amount = self.engine.parse_amount(asset, amount).map_err(exchange_error)?;
+        self.engine.withdraw(account, asset, amount).map_err(exchange_error)
+    }
+
+    fn transfer(&mut self, from: AccountId, to: AccountId, asset: &str, amount: &str) -> PyResult<()> {
+        let asset = self.asset(asset)?;
+        let amount = self.engine.parse_amount(asset, amount).map_err(exchange_error)?;
+        self.engine.transfer(from, to, asset, amount).map_err(exchange_error)
+    }
+
+    fn set_max_leverage(&mut self, account: AccountId, leverage: i64) -> PyResult<()> {
+        self.engine.set_max_leverage(account, leverage).map_err(exchange_error)
+    }
+
+    fn set_index_price(&mut self, asset: &str, price: &str) -> PyResult<()> {
+        let asset = self.asset(asset)?;
+        let price = self.engine.parse_index_price(asset, price).map_err(exchange_error)?;
+        self.engine.set_index_price(asset, price).map_err(exchange_error)
+    }
+
+    fn set_mark_price(&mut self, market: &str, price: &str) -> PyResult<()> {
+        let market = self.market(market)?;
+        let price = self.engine.parse_price(market, price).map_err(exchange_error)?;
+        self.engine.set_mark_price(market, price).map_err(exchange_error)
+    }
+
+    fn advance_to(&mut self, time_ms: i64) -> PyResult<()> {
+        self.engine.advance_to(time_ms).map_err(exchange_error)
+    }
+
+    #[getter]
+    fn time_ms(&self) -> i64 {
+        self.engine.time_ms()
+    }
+
+    #[pyo3(signature = (account, market, side, order_type, quantity, price, quote_quantity, time_in_force, post_only,
+                        reduce_only, self_trade_prevention))]
+    #[allow(clippy::too_many_arguments)]
+    fn place_order(
+        &mut self,
+        account: AccountId,
+        market: &str,
+        side: &Bound<'_, PyAny>,
+        order_type: &Bound<'_, PyAny>,
+        quantity: Option<&str>,
+        price: Option<&str>,
+        quote_quantity: Option<&str>,
+        time_in_force: &Bound<'_, PyAny>,
+        post_only: bool,
+        reduce_only: bool,
+        self_trade_prevention: &Bound<'_, PyAny>,
+    ) -> PyResult<OrderReport> {
+        let market = self.market(market)?;
+        let spec = &self.engine.spec().markets[market];
+        let quote_asset = spec.quote;
+        let command = OrderCommand {
+            side: side_of(side)?,
+            order_type: convert::order_type(order_type)?,
+            price: price.map(|price| self.engine.parse_price(market, price)).transpose().map_err(exchange_error)?,
+            quantity: quantity
+                .map(|quantity| self.engine.parse_quantity(market, quantity))
+                .transpose()
+                .map_err(exchange_error)?,
+            quote_quantity: quote_quantity
+                .map(|quote| self.engine.parse_amount(quote_asset, quote))
+                .transpose()
+                .map_err(exchange_error)?,
+            time_in_force: convert::time_in_force(time_in_force)?,
+            post_only,
+            reduce_only,
+            self_trade_prevention: convert::self_trade_prevention(self_trade_prevention)?,
+        };
+        let outcome = self.engine.place_order(account, market, &command).map_err(exchange_error)?;
+        let mut fills = Vec::new();
+        for event in &self.engine.events()[outcome.first_event..] {
+            if let EventKind::Fill { price, quantity, taker, taker_order_id, taker_fee, maker_fee, .. } = event.kind {
+                let is_taker = taker == account && taker_order_id == outcome.book.order_id;
+                fills.push((
+                    self.engine.format_price(market, price),
+                    self.engine.format_quantity(market, quantity),
+                    self.engine.format_amount(quote_asset, if is_taker { taker_fee } else { maker_fee }),
+                    if is_taker { "Taker" } else { "Maker" },
+                ));
+            }
+        }
+        let remaining = if command.quote_quantity.is_some() {
+            self.engine.format_amount(quote_asset, outcome.book.remaining * spec_notional(&self.engine, market))
+        } else {
+            self.engine.format_quantity(market, outcome.book.remaining)
+        };
+        Ok(OrderReport {
+            order_id: (outcome.book.order_id != 0).then_some(outcome.book.order_id),
+            status: outcome.book.status.name(),
+            reject_reason: outcome.reject.map(Reject::name),
+            filled: self.engine.format_quantity(market, outcome.book.filled),
+            remaining,
+            fills,
+        })
+    }
+
+    fn cancel_order(&mut self, account: AccountId, market: &str, order_id: u64) -> PyResult<bool> {
+        let market = self.market(market)?;
+        self.engine.cancel_order(account, market, order_id).map_err(exchange_error)
+    }
+
+    #[pyo3(signature = (account, market=None))]
+    fn cancel_all(&mut self, account: AccountId, market: Option<&str>) -> PyResult<usize> {
+        let market = market.map(|market| self.market(market)).transpose()?;
+        self.engine.cancel_all(account, market).map_err(exchange_error)
+    }
+
+    fn margin<'py>(&self, py: Python<'py>, account: AccountId) -> PyResult<Bound<'py, PyDict>> {
+        let margin = self.engine.margin(account).map_err(exchange_error)?;
+        self.margin_dict(py, &margin)
+    }
+
+    /// The margin summary under hypothetical prices: {asset or perp market: price string}.
+    fn stress<'py>(
+        &self,
+        py: Python<'py>,
+        account: AccountId,
+        prices: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mut index_prices = Vec::new();
+        let mut marks = Vec::new();
+        for (name, price) in prices.iter() {
+            let name: String = name.extract()?;
+            let price: String = price.str()?.extract()?;
+            if let Some(asset) = self.engine.asset_index(&name) {
+                index_prices.push((asset, self.engine.parse_index_price(asset, &price).map_err(exchange_error)?));
+            } else {
+                let market = self.market(&name)?;
+                marks.push((market, self.engine.parse_price(market, &price).map_err(exchange_error)?));
+            }
+        }
+        let margin = self.engine.margin_at(account, &index_prices, &marks).map_err(exchange_error)?;
+        self.margin_dict(py, &margin)
+    }
+
+    /// Per asset: (symbol, free, locked, lent, borrowed) as decimal strings.
+    fn balances(&self, account: AccountId) -> PyResult<Vec<(String, String, String, String, String)>> {
+        let accounts = self.engine.accounts();
+        if account as usize >= accounts.len() {
+            return Err(exchange_error(ExchangeError::UnknownAccount(account)));
+        }
+        Ok(self
+            .engine
+            .spec()
+            .assets
+            .iter()
+            .enumerate()
+            .map(|(asset, spec)| {
+                let slot = accounts.asset_slot(account, asset);
+                let (holding, locked) = (accounts.holding[slot], accounts.locked[slot]);
+                (
+                    spec.symbol.clone(),
+                    self.engine.format_amount(asset, (holding - locked).max(0)),
+                    self.engine.format_amount(asset, locked),
+                    self.engine.format_amount(asset, 0),
+                    self.engine.format_amount(asset, (-holding).max(0)),
+                )
+            })
+            .collect())
+    }
+
+    /// Per perp position: (market, net_qty, net_cost, mark, unrealized_pnl, liquidation price).
+    #[allow(clippy::type_complexity)]
+    fn positions(
+        &self,
+        account: AccountId,
+    ) -> PyResult<Vec<(String, String, String, Option<String>, String, Option<f64>)>> {
+        let views = self.engine.positions(account).map_err(exchange_error)?;
+        Ok(views
+            .into_iter()
+            .map(|view| {
+                let market = view.market;
+                let tick = self.engine.spec().markets[market].tick_size.to_f64();
+                (
+                    self.engine.spec().markets[market].symbol.clone(),
+                    self.engine.format_quantity(market, view.net_qty),
+                    self.settlement(view.net_cost),
+                    view.mark.map(|mark| self.engine.format_price(market, mark)),
+                    self.settlement(view.unrealized_pnl),
+                    view.liquidation_price.map(|ticks| ticks * tick),
+                )
+            })
+            .collect())
+    }
+
+    fn liquidation_price(&self, account: AccountId, market: &str) -> PyResult<Option<f64>> {
+        let market = self.market(market)?;
+        let tick = self.engine.spec().markets[market].tick_size.to_f64();
+        Ok(self.engine.liquidation_price(account, market).map_err(exchange_error)?.map(|ticks| ticks * tick))
+    }
+
+    /// (bids, asks) of (price, quantity) decimal strings, best first.
+    #[allow(clippy::type_complexity)]
+    fn depth(&self, market: &str, levels: usize) -> PyResult<(Vec<(String, String)>, Vec<(String, String)>)> {
+        let market = self.market(market)?;
+        let book = self.engine.book(market);
+        let side = |side| {
+            book.depth(side, levels)
+                .into_iter()
+                .map(|(price, quantity)| {
+                    (self.engine.format_price(market, price), self.engine.format_quantity(market, quantity))
+                })
+                .collect()
+        };
+        Ok((side(Side::Bid), side(Side::Ask)))
+    }
+
+    /// Drains the events as dicts (amounts as decimal strings, names resolved).
+    fn events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let events = self.engine.drain_events();
+        let list = PyList::empty(py);
+        for event in events {
+            list.append(event_dict(py, &self.engine, &event)?)?;
+        }
+        Ok(list)
+    }
+
+    fn state_hash(&self) -> String {
+        format!("{:016x}", self.engine.state_hash())
+    }
+
+    /// Per asset reconciliation as a dict of decimal strings plus `balanced`.
+    fn audit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for (asset, audit) in self.engine.audit().into_iter().enumerate() {
+            let format = |value: i128| {
+                i64::try_from(value).map_or_else(|_| value.to_string(), |value| self.engine.format_amount(asset, value))
+            };
+            let dict = PyDict::new(py);
+            dict.set_item("asset", &self.engine.spec().assets[asset].symbol)?;
+            dict.set_item("held_by_subaccounts", format(audit.held_by_accounts))?;
+            dict.set_item("locked_by_orders", format(audit.locked_by_orders))?;
+            dict.set_item("lent", format(0))?;
+            dict.set_item("borrowed", format(0))?;
+            dict.set_item("fees", format(audit.fees))?;
+            dict.set_item("liquidation_fund", format(audit.liquidation_fund))?;
+            dict.set_item("pnl_clearing", format(audit.pnl_clearing))?;
+            dict.set_item("deposits", format(audit.deposits))?;
+            dict.set_item("withdrawals", format(audit.withdrawals))?;
+            dict.set_item("balanced", audit.balanced())?;
+            list.append(dict)?;
+        }
+        Ok(list)
+    }
+
+    /// The vectorized margin check over every subaccount, as numpy columns.
+    fn scan<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let engine = &self.engine;
+        let result = py.detach(|| engine.scan()).map_err(exchange_error)?;
+        let dict = PyDict::new(py);
+        dict.set_item("net_equity", PyArray1::from_vec(py, result.net_equity))?;
+        dict.set_item("initial_margin", PyArray1::from_vec(py, result.initial_margin))?;
+        dict.set_item("maintenance_margin", PyArray1::from_vec(py, result.maintenance_margin))?;
+        dict.set_item("imr", PyArray1::from_vec(py, result.imr))?;
+        dict.set_item("mmr", PyArray1::from_vec(py, result.mmr))?;
+        dict.set_item("margin_fraction", PyArray1::from_vec(py, result.margin_fraction))?;
+        dict.set_item("liquidatable", PyArray1::from_vec(py, result.liquidatable))?;
+        Ok(dict)
+    }
+
+    /// Subaccounts found liquidatable by the last price update.
+    fn liquidatable(&self) -> Vec<AccountId> {
+        self.engine.liquidatable().to_vec()
+    }
+
+    /// Owner name and label of a subaccount.
+    fn account_info(&self, account: AccountId) -> PyResult<(String, String)> {
+        let owner =
+            self.engine.owner_of(account).ok_or_else(|| exchange_error(ExchangeError::UnknownAccount(account)))?;
+        Ok((owner.name.clone(), self.engine.accounts().label[account as usize].clone()))
+    }
+
+    /// Every asset and market symbol, in index order.
+    fn symbols(&self) -> (Vec<String>, Vec<String>) {
+        let spec = self.engine.spec();
+        (
+            spec.assets.iter().map(|asset| asset.symbol.clone()).collect(),
+            spec.markets.iter().map(|market| market.symbol.clone()).collect(),
+        )
+    }
+}
+
+fn spec_notional(engine: &Engine, market: usize) -> i64 {
+    engine.spec().markets[market].notional_per_tick_lot
+}
+
+fn event_dict<'py>(
+    py: Python<'py>,
+    engine: &Engine,
+    event: &crossbook_core::exchange::Event,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("sequence", event.sequence)?;
+    dict.set_item("time_ms", event.time_ms)?;
+    let spec = engine.spec();
+    let asset_name = |asset: usize| spec.assets[asset].symbol.clone();
+    let market_name = |market: usize| spec.markets[market].symbol.clone();
+    match &event.kind {
+        EventKind::Deposit { account, asset, amount } | EventKind::Withdrawal { account, asset, amount } => {
+            let kind = if matches!(event.kind, EventKind::Deposit { .. }) { "Deposit" } else { "Withdrawal" };
+            dict.set_item("kind", kind)?;
+            dict.set_item("account", account)?;
+            dict.set_item("asset", asset_name(*asset))?;
+            dict.set_item("amount", engine.format_amount(*asset, *amount))?;
+        }
+        EventKind::Transfer { from, to, asset, amount } => {
+            dict.set_item("kind", "Transfer")?;
+            dict.set_item("from", from)?;
+            dict.set_item("to", to)?;
+            dict.set_item("asset", asset_name(*asset))?;
+            dict.set_item("amount", engine.format_amount(*asset, *amount))?;
+        }
+        EventKind::LeverageChanged { account, max_leverage } => {
+            dict.set_item("kind", "LeverageChanged")?;
+            dict.set_item("account", account)?;
+            dict.set_item("max_leverage", max_leverage)?;
+        }
+        EventKind::IndexPrice { asset, price } => {
+            dict.set_item("kind", "IndexPrice")?;
+            dict.set_item("asset", asset_name(*asset))?;
+            dict.set_item("price", engine.format_amount(spec.settlement_asset, *price))?;
+        }
+        EventKind::MarkPrice { market, price } => {
+            dict.set_item("kind", "MarkPrice")?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("price", engine.format_price(*market, *price))?;
+        }
+        EventKind::OrderAccepted { account, market, order_id, side, price, quantity } => {
+            dict.set_item("kind", "OrderAccepted")?;
+            dict.set_item("account", account)?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("order_id", order_id)?;
+            dict.set_item("side", side.name())?;
+            dict.set_item("price", (*price > 0).then(|| engine.format_price(*market, *price)))?;
+            dict.set_item("quantity", engine.format_quantity(*market, *quantity))?;
+        }
+        EventKind::OrderRejected { account, market, order_id, side, reason } => {
+            dict.set_item("kind", "OrderRejected")?;
+            dict.set_item("account", account)?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("order_id", order_id)?;
+            dict.set_item("side", side.name())?;
+            dict.set_item("reason", reason.name())?;
+        }
+        EventKind::Fill {
+            market,
+            price,
+            quantity,
+            taker,
+            taker_order_id,
+            taker_side,
+            taker_fee,
+            taker_realized_pnl,
+            maker,
+            maker_order_id,
+            maker_fee,
+            maker_realized_pnl,
+        } => {
+            let quote = spec.markets[*market].quote;
+            dict.set_item("kind", "Fill")?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("price", engine.format_price(*market, *price))?;
+            dict.set_item("quantity", engine.format_quantity(*market, *quantity))?;
+            dict.set_item("taker", taker)?;
+            dict.set_item("taker_order_id", taker_order_id)?;
+            dict.set_item("taker_side", taker_side.name())?;
+            dict.set_item("taker_fee", engine.format_amount(quote, *taker_fee))?;
+            dict.set_item("taker_realized_pnl", engine.format_amount(quote, *taker_realized_pnl))?;
+            dict.set_item("maker", maker)?;
+            dict.set_item("maker_order_id", maker_order_id)?;
+            dict.set_item("maker_fee", engine.format_amount(quote, *maker_fee))?;
+            dict.set_item("maker_realized_pnl", engine.format_amount(quote, *maker_realized_pnl))?;
+        }
+        EventKind::OrderCancelled { account, market, order_id, quantity, reason }
+        | EventKind::OrderExpired { account, market, order_id, quantity, reason } => {
+            let kind =
+                if matches!(event.kind, EventKind::OrderCancelled { .. }) { "OrderCancelled" } else { "OrderExpired" };
+            dict.set_item("kind", kind)?;
+            dict.set_item("account", account)?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("order_id", order_id)?;
+            dict.set_item("quantity", engine.format_quantity(*market, *quantity))?;
+            dict.set_item("reason", reason.name())?;
+        }
+        EventKind::OrderAmended { account, market, order_id, price, quantity } => {
+            dict.set_item("kind", "OrderAmended")?;
+            dict.set_item("account", account)?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("order_id", order_id)?;
+            dict.set_item("price", engine.format_price(*market, *price))?;
+            dict.set_item("quantity", engine.format_quantity(*market, *quantity))?;
+        }
+    }
+    Ok(dict)
+}
