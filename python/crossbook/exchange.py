@@ -76,8 +76,20 @@ class OrderResult:
 
 
 @dataclass(frozen=True)
+class OpenOrder:
+    """A live order; ``remaining`` in base units."""
+
+    market: str
+    order_id: int
+    side: str
+    price: Decimal
+    remaining: Decimal
+    reduce_only: bool
+
+
+@dataclass(frozen=True)
 class MarginSummary:
-    """SPEC §4–§5 for one subaccount; amounts in the settlement asset (USDC)."""
+    """SPEC §4-§5 for one subaccount; amounts in the settlement asset (USDC)."""
 
     net_equity: Decimal
     available: Decimal
@@ -116,7 +128,7 @@ class Position:
 
 @dataclass(frozen=True)
 class AssetAudit:
-    """One asset's proof-of-reserves line: everything held reconciles with deposits − withdrawals."""
+    """One asset's proof-of-reserves line: everything held reconciles with deposits - withdrawals."""
 
     held_by_subaccounts: Decimal
     locked_by_orders: Decimal
@@ -177,6 +189,27 @@ class Exchange:
             raise InvalidTypeError(f"leverage must be an int, got {type(leverage).__name__}")
         self._engine.set_max_leverage(_subaccount(subaccount), leverage)
 
+    def set_auto_lend(self, subaccount: int, on: bool) -> None:
+        self._set(subaccount, "auto_lend", on)
+
+    def set_auto_borrow_settlements(self, subaccount: int, on: bool) -> None:
+        self._set(subaccount, "auto_borrow_settlements", on)
+
+    def set_auto_repay_borrows(self, subaccount: int, on: bool) -> None:
+        self._set(subaccount, "auto_repay_borrows", on)
+
+    def set_auto_realize_pnl(self, subaccount: int, on: bool) -> None:
+        self._set(subaccount, "auto_realize_pnl", on)
+
+    def _set(self, subaccount: int, setting: str, on: bool) -> None:
+        if not isinstance(on, bool):
+            raise InvalidTypeError(f"{setting} must be a bool, got {type(on).__name__}")
+        self._engine.set_setting(_subaccount(subaccount), setting, on)
+
+    def settings(self, subaccount: int) -> dict[str, int | bool]:
+        """``max_leverage`` and the auto-* switches of a subaccount."""
+        return dict(self._engine.settings(_subaccount(subaccount)))
+
     # ----- prices and time -------------------------------------------------------------------------
 
     def set_index_price(self, asset: str, price: AmountLike) -> None:
@@ -204,6 +237,7 @@ class Exchange:
         subaccount: int,
         market: str,
         side: Side | str,
+        *,
         order_type: OrderType | str = OrderType.Limit,
         quantity: AmountLike | None = None,
         price: AmountLike | None = None,
@@ -246,6 +280,13 @@ class Exchange:
             ),
             client_id=client_id,
         )
+
+    def open_orders(self, subaccount: int) -> list[OpenOrder]:
+        """The subaccount's live orders, by market and id."""
+        return [
+            OpenOrder(market, order_id, side, Decimal(price), Decimal(remaining), reduce_only)
+            for market, order_id, side, price, remaining, reduce_only in self._engine.open_orders(_subaccount(subaccount))
+        ]
 
     def cancel_order(self, subaccount: int, market: str, order_id: int) -> bool:
         """True if cancelled; False if the order is no longer live. Another subaccount's order or an
@@ -297,7 +338,9 @@ class Exchange:
         price = self._engine.liquidation_price(_subaccount(subaccount), _name(market, "market"))
         return None if price is None else Decimal(repr(price)).quantize(self.config.market(market).tick_size)
 
-    def depth(self, market: str, levels: int = 10) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+    def depth(
+        self, market: str, levels: int = 10
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """(bids, asks) of (price, quantity), best first."""
         if isinstance(levels, bool) or not isinstance(levels, int) or levels < 0:
             raise InvalidTypeError(f"levels must be a non-negative int, got {levels!r}")
@@ -346,6 +389,7 @@ __all__ = [
     "Exchange",
     "Fill",
     "MarginSummary",
+    "OpenOrder",
     "OrderResult",
     "Position",
 ]

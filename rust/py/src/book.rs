@@ -273,26 +273,40 @@ pub struct PyOrderBook {
     scratch: Vec<CoreEvent>,
 }
 
-fn band(value: Option<(i64, i64)>) -> (i64, i64) {
-    value.unwrap_or((1, i64::MAX))
+/// A `(lower, upper)` band of int prices; `None` for no band.
+fn band(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<(i64, i64)> {
+    let Some(value) = value else { return Ok((1, i64::MAX)) };
+    let pair =
+        value.cast::<PyTuple>().ok().filter(|pair| pair.len() == 2).ok_or_else(|| {
+            InvalidTypeError::new_err(format!("{name} must be a (lower, upper) tuple of ints or None"))
+        })?;
+    Ok((convert::integer(&pair.get_item(0)?, name)?, convert::integer(&pair.get_item(1)?, name)?))
+}
+
+/// An optional int bound: `None` means `default`.
+fn bound(value: Option<&Bound<'_, PyAny>>, name: &str, default: i64) -> PyResult<i64> {
+    value.map(|value| convert::integer(value, name)).transpose().map(|value| value.unwrap_or(default))
 }
 
 #[pymethods]
 impl PyOrderBook {
     #[new]
-    #[pyo3(signature = (*, min_quantity=1, max_quantity=None, price_band=None, impact_band=None, state=None))]
+    #[pyo3(signature = (*, min_quantity=None, max_quantity=None, price_band=None, impact_band=None, state=None))]
     fn new(
-        min_quantity: i64,
-        max_quantity: Option<i64>,
-        price_band: Option<(i64, i64)>,
-        impact_band: Option<(i64, i64)>,
+        min_quantity: Option<&Bound<'_, PyAny>>,
+        max_quantity: Option<&Bound<'_, PyAny>>,
+        price_band: Option<&Bound<'_, PyAny>>,
+        impact_band: Option<&Bound<'_, PyAny>>,
         state: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let params = BookParams {
-            min_quantity,
-            max_quantity: max_quantity.unwrap_or(i64::MAX),
-            price_band: band(price_band),
-            impact_band: band(impact_band),
+            min_quantity: min_quantity.map(|value| convert::integer(value, "min_quantity")).transpose()?.unwrap_or(1),
+            max_quantity: max_quantity
+                .map(|value| convert::integer(value, "max_quantity"))
+                .transpose()?
+                .unwrap_or(i64::MAX),
+            price_band: band(price_band, "price_band")?,
+            impact_band: band(impact_band, "impact_band")?,
             state: state.map(convert::book_state).transpose()?.unwrap_or_default(),
         };
         Ok(PyOrderBook { book: CoreBook::new(params).map_err(book_error)?, scratch: Vec::new() })
@@ -398,10 +412,11 @@ impl PyOrderBook {
     }
 
     /// (bids, asks): up to `levels` (price, quantity) pairs per side, best first.
-    #[pyo3(signature = (levels=10))]
-    #[allow(clippy::type_complexity)]
-    fn depth(&self, levels: usize) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
-        (self.book.depth(crossbook_core::Side::Bid, levels), self.book.depth(crossbook_core::Side::Ask, levels))
+    #[pyo3(signature = (levels=None))]
+    fn depth(&self, levels: Option<&Bound<'_, PyAny>>) -> PyResult<(Vec<(i64, i64)>, Vec<(i64, i64)>)> {
+        let levels = usize::try_from(bound(levels, "levels", 10)?)
+            .map_err(|_| InvalidArgumentError::new_err("levels must be >= 0"))?;
+        Ok((self.book.depth(crossbook_core::Side::Bid, levels), self.book.depth(crossbook_core::Side::Ask, levels)))
     }
 
     /// The live order with this id, or None.
@@ -438,14 +453,16 @@ impl PyOrderBook {
 
     /// Limit orders priced outside `[lower, upper]` are rejected (`None` for no bound).
     #[pyo3(signature = (lower=None, upper=None))]
-    fn set_price_band(&mut self, lower: Option<i64>, upper: Option<i64>) -> PyResult<()> {
-        self.book.set_price_band(lower.unwrap_or(1), upper.unwrap_or(i64::MAX)).map_err(book_error)
+    fn set_price_band(&mut self, lower: Option<&Bound<'_, PyAny>>, upper: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let (lower, upper) = (bound(lower, "lower", 1)?, bound(upper, "upper", i64::MAX)?);
+        self.book.set_price_band(lower, upper).map_err(book_error)
     }
 
     /// Market buys trade at most at `upper`, market sells at least at `lower` (`None`: no bound).
     #[pyo3(signature = (lower=None, upper=None))]
-    fn set_impact_band(&mut self, lower: Option<i64>, upper: Option<i64>) -> PyResult<()> {
-        self.book.set_impact_band(lower.unwrap_or(1), upper.unwrap_or(i64::MAX)).map_err(book_error)
+    fn set_impact_band(&mut self, lower: Option<&Bound<'_, PyAny>>, upper: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let (lower, upper) = (bound(lower, "lower", 1)?, bound(upper, "upper", i64::MAX)?);
+        self.book.set_impact_band(lower, upper).map_err(book_error)
     }
 
     fn __len__(&self) -> usize {
@@ -508,16 +525,16 @@ impl PyOrderBook {
 
 /// A borrowed numpy column, or zeros when the caller left it out.
 enum Column<'py, T: numpy::Element> {
-    Borrowed(numpy::PyReadonlyArray1<'py, T>),
+    Borrowed(&'static str, numpy::PyReadonlyArray1<'py, T>),
     Zeros(Vec<T>),
 }
 
 impl<T: numpy::Element> Column<'_, T> {
     fn slice(&self) -> PyResult<&[T]> {
         match self {
-            Column::Borrowed(array) => array
-                .as_slice()
-                .map_err(|_| InvalidArgumentError::new_err("batch columns must be C-contiguous numpy arrays")),
+            Column::Borrowed(name, array) => array.as_slice().map_err(|_| {
+                InvalidArgumentError::new_err(format!("column {name} must be a C-contiguous numpy array"))
+            }),
             Column::Zeros(zeros) => Ok(zeros),
         }
     }
@@ -527,9 +544,13 @@ impl<T: numpy::Element> Column<'_, T> {
     }
 }
 
-fn column<'py, T: numpy::Element>(value: &Bound<'py, PyAny>, name: &str, dtype: &str) -> PyResult<Column<'py, T>> {
+fn column<'py, T: numpy::Element>(
+    value: &Bound<'py, PyAny>,
+    name: &'static str,
+    dtype: &str,
+) -> PyResult<Column<'py, T>> {
     match value.cast::<PyArray1<T>>() {
-        Ok(array) => Ok(Column::Borrowed(array.readonly())),
+        Ok(array) => Ok(Column::Borrowed(name, array.readonly())),
         Err(_) => {
             let got = value
                 .cast::<numpy::PyUntypedArray>()
@@ -542,7 +563,7 @@ fn column<'py, T: numpy::Element>(value: &Bound<'py, PyAny>, name: &str, dtype: 
 
 fn optional_column<'py, T: numpy::Element + Default + Clone>(
     value: Option<&Bound<'py, PyAny>>,
-    name: &str,
+    name: &'static str,
     dtype: &str,
     rows: usize,
 ) -> PyResult<Column<'py, T>> {

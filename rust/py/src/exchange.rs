@@ -7,10 +7,10 @@
 use crossbook_core::decimal::Decimal;
 use crossbook_core::exchange::{
     AccountId, AssetSpec, Engine, EngineSpec, EventKind, ExchangeError, MarketKind, MarketSpec, OrderCommand, Reject,
-    VenueSpec,
+    Setting, VenueSpec,
 };
 use crossbook_core::risk::{Fraction, Haircut, Margin};
-use crossbook_core::{OrderType, Side};
+use crossbook_core::Side;
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -219,6 +219,32 @@ impl PyEngine {
         self.engine.set_max_leverage(account, leverage).map_err(exchange_error)
     }
 
+    /// Turns a per-subaccount switch (`auto_lend`, `auto_borrow_settlements`, `auto_repay_borrows`,
+    /// `auto_realize_pnl`) on or off.
+    fn set_setting(&mut self, account: AccountId, setting: &str, on: bool) -> PyResult<()> {
+        let setting = Setting::ALL.into_iter().find(|candidate| candidate.name() == setting).ok_or_else(|| {
+            UnknownNameError::new_err(format!(
+                "unknown setting {setting:?}; known: {}",
+                Setting::ALL.map(Setting::name).join(", ")
+            ))
+        })?;
+        self.engine.set_setting(account, setting, on).map_err(exchange_error)
+    }
+
+    /// The subaccount's max leverage and switches.
+    fn settings<'py>(&self, py: Python<'py>, account: AccountId) -> PyResult<Bound<'py, PyDict>> {
+        let accounts = self.engine.accounts();
+        if account as usize >= accounts.len() {
+            return Err(exchange_error(ExchangeError::UnknownAccount(account)));
+        }
+        let dict = PyDict::new(py);
+        dict.set_item("max_leverage", accounts.max_leverage[account as usize])?;
+        for setting in Setting::ALL {
+            dict.set_item(setting.name(), accounts.setting(account, setting))?;
+        }
+        Ok(dict)
+    }
+
     fn set_index_price(&mut self, asset: &str, price: &str) -> PyResult<()> {
         let asset = self.asset(asset)?;
         let price = self.engine.parse_index_price(asset, price).map_err(exchange_error)?;
@@ -305,6 +331,24 @@ impl PyEngine {
         })
     }
 
+    /// The subaccount's live orders: (market, order id, side, price, remaining, reduce_only).
+    fn open_orders(&self, account: AccountId) -> PyResult<Vec<(String, u64, &'static str, String, String, bool)>> {
+        let orders = self.engine.open_orders(account).map_err(exchange_error)?;
+        Ok(orders
+            .into_iter()
+            .map(|order| {
+                (
+                    self.engine.spec().markets[order.market].symbol.clone(),
+                    order.order_id,
+                    order.side.name(),
+                    self.engine.format_price(order.market, order.price),
+                    self.engine.format_quantity(order.market, order.remaining),
+                    order.reduce_only,
+                )
+            })
+            .collect())
+    }
+
     fn cancel_order(&mut self, account: AccountId, market: &str, order_id: u64) -> PyResult<bool> {
         let market = self.market(market)?;
         self.engine.cancel_order(account, market, order_id).map_err(exchange_error)
@@ -371,7 +415,6 @@ impl PyEngine {
     }
 
     /// Per perp position: (market, net_qty, net_cost, mark, unrealized_pnl, liquidation price).
-    #[allow(clippy::type_complexity)]
     fn positions(
         &self,
         account: AccountId,
@@ -401,7 +444,6 @@ impl PyEngine {
     }
 
     /// (bids, asks) of (price, quantity) decimal strings, best first.
-    #[allow(clippy::type_complexity)]
     fn depth(&self, market: &str, levels: usize) -> PyResult<(Vec<(String, String)>, Vec<(String, String)>)> {
         let market = self.market(market)?;
         let book = self.engine.book(market);
@@ -525,6 +567,12 @@ fn event_dict<'py>(
             dict.set_item("kind", "LeverageChanged")?;
             dict.set_item("account", account)?;
             dict.set_item("max_leverage", max_leverage)?;
+        }
+        EventKind::SettingChanged { account, setting, on } => {
+            dict.set_item("kind", "SettingChanged")?;
+            dict.set_item("account", account)?;
+            dict.set_item("setting", setting.name())?;
+            dict.set_item("on", on)?;
         }
         EventKind::IndexPrice { asset, price } => {
             dict.set_item("kind", "IndexPrice")?;

@@ -32,6 +32,34 @@ pub struct Accounts {
     pub open_bids: Vec<i64>,
     pub open_asks: Vec<i64>,
     pub max_leverage: Vec<u32>,
+    /// [`Setting`] bits.
+    pub settings: Vec<u8>,
+}
+
+/// A per-subaccount switch (all on by default); the lending and settlement jobs read them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Setting {
+    AutoLend = 1,
+    AutoBorrowSettlements = 2,
+    AutoRepayBorrows = 4,
+    AutoRealizePnl = 8,
+}
+
+impl Setting {
+    pub const ALL: [Setting; 4] =
+        [Setting::AutoLend, Setting::AutoBorrowSettlements, Setting::AutoRepayBorrows, Setting::AutoRealizePnl];
+
+    /// The name Python sees.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::AutoLend => "auto_lend",
+            Setting::AutoBorrowSettlements => "auto_borrow_settlements",
+            Setting::AutoRepayBorrows => "auto_repay_borrows",
+            Setting::AutoRealizePnl => "auto_realize_pnl",
+        }
+    }
 }
 
 impl Accounts {
@@ -61,6 +89,7 @@ impl Accounts {
             column.extend(std::iter::repeat_n(0, self.perps));
         }
         self.max_leverage.push(max_leverage);
+        self.settings.push(Setting::ALL.iter().fold(0, |bits, &setting| bits | setting as u8));
         id
     }
 
@@ -76,6 +105,11 @@ impl Accounts {
     #[must_use]
     pub fn perp_slot(&self, account: AccountId, perp: usize) -> usize {
         account as usize * self.perps + perp
+    }
+
+    #[must_use]
+    pub fn setting(&self, account: AccountId, setting: Setting) -> bool {
+        self.settings[account as usize] & setting as u8 != 0
     }
 
     /// Free (unlocked) balance.

@@ -7,6 +7,8 @@
 use crate::book::Reason as BookReason;
 use crate::types::{OrderId, Side};
 
+use super::accounts::Setting;
+
 /// An account (subaccount) id: dense, from 0, in order of opening.
 pub type AccountId = u32;
 
@@ -67,6 +69,11 @@ pub enum EventKind {
     LeverageChanged {
         account: AccountId,
         max_leverage: u32,
+    },
+    SettingChanged {
+        account: AccountId,
+        setting: Setting,
+        on: bool,
     },
     IndexPrice {
         asset: usize,

@@ -59,6 +59,7 @@ pub(super) fn digest(engine: &Engine) -> u64 {
     }
     hash.ints(accounts.owner.iter().map(|&owner| i128::from(owner)));
     hash.ints(accounts.max_leverage.iter().map(|&leverage| i128::from(leverage)));
+    hash.ints(accounts.settings.iter().map(|&bits| i128::from(bits)));
     hash.ints(engine.risk.assets.iter().map(|asset| i128::from(asset.price)));
     hash.ints(engine.risk.markets.iter().map(|market| i128::from(market.mark)));
     hash.ints(engine.index_set.iter().chain(&engine.mark_set).map(|&set| i128::from(set)));

@@ -19,7 +19,8 @@
 //! - A perpetual order that increases the account's worst-case exposure
 //!   (`max(|pos + bids|, |pos − asks|)`) is accepted only if, counted as open, it keeps initial margin
 //!   within net equity after the loss of filling at its worst price (its limit, or the impact band
-//!   for a market order) versus the mark. Orders that do not increase exposure always pass.
+//!   for a market order) versus the mark and the taker fee on that notional. Orders that do not
+//!   increase exposure always pass.
 //! - Reduce-only orders (perps) are clipped to the position and to what other reduce-only orders on
 //!   that side leave; after every fill the account's resting reduce-only orders shrink (newest
 //!   first) or are cancelled so that together they never exceed the position. Limitation: within
@@ -40,7 +41,7 @@ mod events;
 mod hash;
 mod spec;
 
-pub use accounts::{Accounts, Owner, Scenario};
+pub use accounts::{Accounts, Owner, Scenario, Setting};
 pub use events::{AccountId, Event, EventKind, Liquidity, Reject};
 pub use spec::{AssetSpec, EngineSpec, MarketKind, MarketSpec, SpecError, VenueSpec};
 
@@ -121,6 +122,17 @@ pub struct OrderOutcome {
     pub reject: Option<Reject>,
     /// Index of this order's first event in the engine's event log.
     pub first_event: usize,
+}
+
+/// A live order as reported (price in ticks, remaining in lots).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOrder {
+    pub market: usize,
+    pub order_id: OrderId,
+    pub side: Side,
+    pub price: Price,
+    pub remaining: Qty,
+    pub reduce_only: bool,
 }
 
 /// A live order's exchange-side record.
@@ -577,6 +589,22 @@ impl Engine {
         self.check_margin_holds(&scenario)?;
         self.accounts.max_leverage[account as usize] = leverage;
         self.emit(EventKind::LeverageChanged { account, max_leverage: leverage });
+        Ok(())
+    }
+
+    /// Turns a per-subaccount switch on or off.
+    ///
+    /// # Errors
+    /// Unknown account.
+    pub fn set_setting(&mut self, account: AccountId, setting: Setting, on: bool) -> Result<(), ExchangeError> {
+        self.check_account(account)?;
+        let bits = &mut self.accounts.settings[account as usize];
+        if on {
+            *bits |= setting as u8;
+        } else {
+            *bits &= !(setting as u8);
+        }
+        self.emit(EventKind::SettingChanged { account, setting, on });
         Ok(())
     }
 

@@ -59,7 +59,7 @@ impl Engine {
         };
         if let (Some(perp), Some(mark), Some(quantity)) = (perp, mark, quantity) {
             if !order.reduce_only
-                && !self.perp_order_fits_margin(account, perp, order.side, quantity, worst_price, mark)?
+                && !self.perp_order_fits_margin(market, account, perp, order.side, quantity, worst_price, mark)?
             {
                 return reject(self, Reject::InsufficientMargin);
             }
@@ -233,24 +233,28 @@ impl Engine {
         Ok(cancelled)
     }
 
-    /// The live orders of a subaccount: (market, order id, side, price ticks, remaining lots).
+    /// The live orders of a subaccount, by market and id.
     ///
     /// # Errors
     /// Unknown account.
-    pub fn open_orders(&self, account: AccountId) -> Result<Vec<(usize, OrderId, Side, Price, Qty)>, ExchangeError> {
+    pub fn open_orders(&self, account: AccountId) -> Result<Vec<OpenOrder>, ExchangeError> {
         self.check_account(account)?;
-        let mut mine: Vec<_> = self
+        let mut mine: Vec<OpenOrder> = self
             .orders
             .iter()
             .enumerate()
             .flat_map(|(market, orders)| {
-                orders
-                    .iter()
-                    .filter(|(_, meta)| meta.account == account)
-                    .map(move |(&id, meta)| (market, id, meta.side, meta.price, meta.remaining))
+                orders.iter().filter(|(_, meta)| meta.account == account).map(move |(&order_id, meta)| OpenOrder {
+                    market,
+                    order_id,
+                    side: meta.side,
+                    price: meta.price,
+                    remaining: meta.remaining,
+                    reduce_only: meta.reduce_only,
+                })
             })
             .collect();
-        mine.sort_unstable_by_key(|&(market, id, ..)| (market, id));
+        mine.sort_unstable_by_key(|order| (order.market, order.order_id));
         Ok(mine)
     }
 
@@ -336,8 +340,10 @@ impl Engine {
     }
 
     /// Whether a perp order keeps initial margin within net equity (see the module docs).
+    #[allow(clippy::too_many_arguments)]
     fn perp_order_fits_margin(
         &self,
+        market: usize,
         account: AccountId,
         perp: usize,
         side: Side,
@@ -345,6 +351,7 @@ impl Engine {
         worst_price: Price,
         mark: Price,
     ) -> Result<bool, ExchangeError> {
+        let taker_fee_e8 = self.spec.markets[market].taker_fee_e8.max(0);
         let state = self.accounts.state(account);
         let (position, bids, asks) = (state.net_qty[perp], state.open_bids[perp], state.open_asks[perp]);
         let exposure = |bids: i64, asks: i64| (position + bids).abs().max((position - asks).abs());
@@ -362,7 +369,11 @@ impl Engine {
         let adverse_ticks = ((worst_price - mark) * direction(side)).max(0);
         let notional_per_tick_lot = self.risk.markets[perp].notional_per_tick_lot;
         let adverse = i128::from(quantity) * i128::from(adverse_ticks) * i128::from(notional_per_tick_lot);
-        let equity = i128::from(margin.net_equity) - adverse;
+        let worst_notional =
+            i128::from(quantity) * i128::from(worst_price.max(mark)) * i128::from(notional_per_tick_lot);
+        let taker_fee =
+            i64::try_from(worst_notional).map_or(i128::MAX / 4, |notional| i128::from(fee(notional, taker_fee_e8)));
+        let equity = i128::from(margin.net_equity) - adverse - taker_fee;
         Ok(equity > 0 && i128::from(margin.initial_margin) <= equity)
     }
 

@@ -280,23 +280,19 @@ impl Totals {
         let price = asset.price.unsigned_abs();
         let unit = asset.unit.unsigned_abs();
         if holding > 0 {
-            let value =
-                mul_div(magnitude, price, unit, Toward::Account).ok_or(RiskError::Overflow("collateral value"))?;
+            let value = fitting(mul_div(magnitude, price, unit, Toward::Account), "collateral value")?;
             let weight = asset.haircut.weight(value as f64 / quote_unit);
-            let collateral = mul_ratio(value.unsigned_abs(), weight, Toward::Account)
-                .ok_or(RiskError::Overflow("weighted collateral"))?;
-            self.collateral += i128::from(collateral);
+            let collateral = mul_ratio(value.unsigned_abs(), weight, Toward::Account);
+            self.collateral += i128::from(fitting(collateral, "weighted collateral")?);
         } else if holding < 0 {
-            let liability = mul_div(magnitude, price, unit, Toward::Venue).ok_or(RiskError::Overflow("liability"))?;
+            let liability = fitting(mul_div(magnitude, price, unit, Toward::Venue), "liability")?;
             let notional_usd = liability as f64 / quote_unit;
+            let maintenance = mul_ratio(liability.unsigned_abs(), asset.borrow_mmf.at(notional_usd), Toward::Venue);
             self.liabilities += i128::from(liability);
             self.exposure += i128::from(liability);
             self.initial_margin +=
                 i128::from(initial_margin(liability, asset.borrow_imf.at(notional_usd), max_leverage)?);
-            self.maintenance_margin += i128::from(
-                mul_ratio(liability.unsigned_abs(), asset.borrow_mmf.at(notional_usd), Toward::Venue)
-                    .ok_or(RiskError::Overflow("borrow maintenance margin"))?,
-            );
+            self.maintenance_margin += i128::from(fitting(maintenance, "borrow maintenance margin")?);
         }
         Ok(())
     }
@@ -378,25 +374,38 @@ fn position_terms(
             market.imf.at(exposure_notional as f64 / quote_unit),
             account.max_leverage,
         )?,
-        maintenance_margin: mul_ratio(position_notional.unsigned_abs(), market.mmf.at(position_usd), Toward::Venue)
-            .ok_or(RiskError::Overflow("position maintenance margin"))?,
+        maintenance_margin: fitting(
+            mul_ratio(position_notional.unsigned_abs(), market.mmf.at(position_usd), Toward::Venue),
+            "position maintenance margin",
+        )?,
     })
 }
 
-/// `quantity * mark * notional_per_tick_lot` in quote atoms (`quantity >= 0`).
+/// `quantity * mark * notional_per_tick_lot` in quote atoms (`quantity >= 0`). The factors are
+/// non-negative, so a product that overflows an `i64` on the way cannot come back into range.
 fn notional(market: &MarketRisk, quantity: i128, name: &'static str) -> Result<i64, RiskError> {
-    quantity
-        .checked_mul(i128::from(market.mark))
-        .and_then(|ticks| ticks.checked_mul(i128::from(market.notional_per_tick_lot)))
-        .and_then(|atoms| i64::try_from(atoms).ok())
-        .ok_or(RiskError::Overflow(name))
+    let atoms = i64::try_from(quantity)
+        .ok()
+        .and_then(|lots| lots.checked_mul(market.mark))
+        .and_then(|ticks| ticks.checked_mul(market.notional_per_tick_lot));
+    fitting(atoms, name)
 }
 
 /// `ceil(notional * max(fraction, 1 / max_leverage))`, the leverage term exactly.
 fn initial_margin(notional: i64, fraction: f64, max_leverage: u32) -> Result<i64, RiskError> {
-    let notional = notional.unsigned_abs();
-    let by_size = mul_ratio(notional, fraction, Toward::Venue).ok_or(RiskError::Overflow("initial margin"))?;
-    let by_leverage = notional.div_ceil(u64::from(max_leverage));
-    // by_leverage <= notional, which fits an i64.
-    Ok(by_size.max(i64::try_from(by_leverage).unwrap_or(i64::MAX)))
+    let by_size = fitting(mul_ratio(notional.unsigned_abs(), fraction, Toward::Venue), "initial margin")?;
+    // by_size >= notional / max_leverage (checked without a division) makes the leverage term moot.
+    if i128::from(by_size) * i128::from(max_leverage) >= i128::from(notional) {
+        return Ok(by_size);
+    }
+    let by_leverage = notional.unsigned_abs().div_ceil(u64::from(max_leverage));
+    fitting(i64::try_from(by_leverage).ok(), "initial margin")
+}
+
+/// The amount, or an overflow error naming it.
+fn fitting(amount: Option<i64>, name: &'static str) -> Result<i64, RiskError> {
+    match amount {
+        Some(amount) => Ok(amount),
+        None => Err(RiskError::Overflow(name)),
+    }
 }
