@@ -1,5 +1,6 @@
 """Type stubs of the compiled extension ``crossbook._core`` (checked against it by the tests)."""
 
+from decimal import Decimal
 from typing import Any, Final, final
 
 import numpy as np
@@ -25,10 +26,12 @@ __all__ = [
     "Event",
     "Fill",
     "OrderBook",
-    "OrderReport",
+    "OrderFill",
+    "OrderResult",
     "PlaceResult",
     "RestingOrder",
     "__version__",
+    "margin_scan",
     "standard_workload",
 ]
 
@@ -172,7 +175,20 @@ class OrderBook:
 def standard_workload(seed: int, warmup: int, operations: int) -> tuple[_Columns, _Columns]: ...
 
 @final
-class OrderReport:
+class OrderFill:
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def fee(self) -> Decimal: ...
+    @property
+    def liquidity(self) -> str: ...
+
+@final
+class OrderResult:
+    """What happened to a placed order (amounts as ``Decimal``)."""
+
     @property
     def order_id(self) -> int | None: ...
     @property
@@ -180,11 +196,13 @@ class OrderReport:
     @property
     def reject_reason(self) -> str | None: ...
     @property
-    def filled(self) -> str: ...
+    def client_id(self) -> int | None: ...
     @property
-    def remaining(self) -> str: ...
+    def filled(self) -> Decimal: ...
     @property
-    def fills(self) -> list[tuple[str, str, str, str]]: ...
+    def remaining(self) -> Decimal: ...
+    @property
+    def fills(self) -> list[OrderFill]: ...
 
 @final
 class Engine:
@@ -217,7 +235,8 @@ class Engine:
         post_only: bool,
         reduce_only: bool,
         self_trade_prevention: SelfTradePrevention | str,
-    ) -> OrderReport: ...
+        client_id: int | None,
+    ) -> OrderResult: ...
     def open_orders(self, account: int) -> list[tuple[str, int, str, str, str, bool]]: ...
     def cancel_order(self, account: int, market: str, order_id: int) -> bool: ...
     def cancel_all(self, account: int, market: str | None = None) -> int: ...
@@ -234,3 +253,28 @@ class Engine:
     def liquidatable(self) -> list[int]: ...
     def account_info(self, account: int) -> tuple[str, str]: ...
     def symbols(self) -> tuple[list[str], list[str]]: ...
+def margin_scan(
+    *,
+    asset_price: npt.NDArray[np.int64],
+    asset_unit: npt.NDArray[np.int64],
+    haircut_base: npt.NDArray[np.float64],
+    haircut_penalty: npt.NDArray[np.float64],
+    borrow_imf_base: npt.NDArray[np.float64],
+    borrow_imf_factor: npt.NDArray[np.float64],
+    borrow_mmf_base: npt.NDArray[np.float64],
+    borrow_mmf_factor: npt.NDArray[np.float64],
+    mark: npt.NDArray[np.int64],
+    notional_per_tick_lot: npt.NDArray[np.int64],
+    imf_base: npt.NDArray[np.float64],
+    imf_factor: npt.NDArray[np.float64],
+    mmf_base: npt.NDArray[np.float64],
+    mmf_factor: npt.NDArray[np.float64],
+    holdings: npt.NDArray[np.int64],
+    net_qty: npt.NDArray[np.int64],
+    net_cost: npt.NDArray[np.int64],
+    open_bids: npt.NDArray[np.int64],
+    open_asks: npt.NDArray[np.int64],
+    max_leverage: npt.NDArray[np.uint32],
+    quote_unit: int,
+) -> _Columns:
+    """Net equity, requirements, ratios and liquidatable mask of every account (``crossbook.risk``)."""

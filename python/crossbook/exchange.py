@@ -20,59 +20,34 @@ from typing import Any
 
 import numpy.typing as npt
 
-from crossbook._core import Engine
+from crossbook._core import Engine, OrderFill, OrderResult
 from crossbook.config import Config
 from crossbook.enums import OrderType, SelfTradePrevention, Side, TimeInForce
 from crossbook.exceptions import InvalidTypeError
 
 AmountLike = Decimal | str | int | float
+_AMOUNT_TYPES = (Decimal, str, int, float)
 
 
 def _amount(value: object, name: str) -> str:
     """An amount as the exact decimal string the engine parses."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | str | int | float):
+    if type(value) is str:
+        return value
+    if isinstance(value, bool) or not isinstance(value, _AMOUNT_TYPES):
         raise InvalidTypeError(f"{name} must be a Decimal, str or int, got {type(value).__name__}")
     return str(value)
 
 
-def _optional_amount(value: object, name: str) -> str | None:
-    return None if value is None else _amount(value, name)
-
-
 def _subaccount(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int:
         raise InvalidTypeError(f"subaccount must be an int id, got {type(value).__name__}")
     return value
 
 
 def _name(value: object, what: str) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise InvalidTypeError(f"{what} must be a str, got {type(value).__name__}")
     return value
-
-
-@dataclass(frozen=True)
-class Fill:
-    """One trade of an order."""
-
-    price: Decimal
-    quantity: Decimal
-    fee: Decimal
-    liquidity: str
-
-
-@dataclass(frozen=True)
-class OrderResult:
-    """What happened to a placed order. ``order_id`` is None when the exchange refused it before the
-    book saw it (margin, balance, reduce-only, no price)."""
-
-    order_id: int | None
-    status: str
-    reject_reason: str | None
-    filled: Decimal
-    remaining: Decimal
-    fills: tuple[Fill, ...]
-    client_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +133,6 @@ class Exchange:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config.default()
         self._engine = Engine(self.config.engine_spec())
-        self._client_ids: dict[tuple[str, int], int] = {}
 
     # ----- accounts ------------------------------------------------------------------------------
 
@@ -248,37 +222,27 @@ class Exchange:
         client_id: int | None = None,
         quote_quantity: AmountLike | None = None,
     ) -> OrderResult:
-        """Places an order; rejects and expiries are in the result (and the events), not raised."""
-        if not isinstance(post_only, bool) or not isinstance(reduce_only, bool):
+        """Places an order. Rejects and expiries are in the result (``status``, ``reject_reason``) and
+        the events, not raised; misuse (unknown names, malformed amounts, contradictory flags) raises.
+        ``price`` None with ``order_type="Market"``; ``quote_quantity`` sizes a spot market buy by the
+        quote to spend. ``client_id`` is echoed on the result."""
+        if type(post_only) is not bool or type(reduce_only) is not bool:
             raise InvalidTypeError("post_only and reduce_only must be bools")
-        if client_id is not None and (isinstance(client_id, bool) or not isinstance(client_id, int)):
-            raise InvalidTypeError(f"client_id must be an int or None, got {type(client_id).__name__}")
-        report = self._engine.place_order(
+        if client_id is not None and (type(client_id) is not int or not 0 <= client_id < 2**64):
+            raise InvalidTypeError(f"client_id must be an int in [0, 2**64) or None, got {client_id!r}")
+        return self._engine.place_order(
             _subaccount(subaccount),
             _name(market, "market"),
             side,
             order_type,
-            _optional_amount(quantity, "quantity"),
-            _optional_amount(price, "price"),
-            _optional_amount(quote_quantity, "quote_quantity"),
+            None if quantity is None else _amount(quantity, "quantity"),
+            None if price is None else _amount(price, "price"),
+            None if quote_quantity is None else _amount(quote_quantity, "quote_quantity"),
             time_in_force,
             post_only,
             reduce_only,
             self_trade_prevention,
-        )
-        if client_id is not None and report.order_id is not None:
-            self._client_ids[(market, report.order_id)] = client_id
-        return OrderResult(
-            order_id=report.order_id,
-            status=report.status,
-            reject_reason=report.reject_reason,
-            filled=Decimal(report.filled),
-            remaining=Decimal(report.remaining),
-            fills=tuple(
-                Fill(Decimal(price), Decimal(quantity), Decimal(fee), liquidity)
-                for price, quantity, fee, liquidity in report.fills
-            ),
-            client_id=client_id,
+            client_id,
         )
 
     def open_orders(self, subaccount: int) -> list[OpenOrder]:
@@ -387,9 +351,9 @@ __all__ = [
     "AssetAudit",
     "Balance",
     "Exchange",
-    "Fill",
     "MarginSummary",
     "OpenOrder",
+    "OrderFill",
     "OrderResult",
     "Position",
 ]

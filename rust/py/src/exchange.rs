@@ -13,6 +13,7 @@ use crossbook_core::risk::{Fraction, Haircut, Margin};
 use crossbook_core::Side;
 use numpy::PyArray1;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 
 use crate::convert;
@@ -127,17 +128,118 @@ pub struct PyEngine {
     engine: Engine,
 }
 
-/// A single order's result, as strings and ints for the Python layer.
-#[pyclass(module = "crossbook._core", frozen, get_all)]
+/// What happened to a placed order (`crossbook.Exchange.place_order`'s result). Amounts are
+/// formatted into `Decimal`s only when read.
+#[pyclass(module = "crossbook._core", frozen, name = "OrderResult")]
 #[derive(Debug)]
 pub struct OrderReport {
     order_id: Option<u64>,
     status: &'static str,
     reject_reason: Option<&'static str>,
-    filled: String,
-    remaining: String,
-    /// (price, quantity, fee, liquidity) per fill, as decimal strings.
-    fills: Vec<(String, String, String, &'static str)>,
+    filled_lots: i64,
+    remaining: i64,
+    remaining_is_quote: bool,
+    client_id: Option<u64>,
+    /// (price ticks, lots, fee atoms, is taker) per fill.
+    fills: Vec<(i64, i64, i64, bool)>,
+    tick_size: Decimal,
+    step_size: Decimal,
+    quote_atom: Decimal,
+}
+
+/// One trade of an order.
+#[pyclass(module = "crossbook._core", frozen, get_all, name = "OrderFill")]
+#[derive(Debug)]
+pub struct OrderFill {
+    price: Py<PyAny>,
+    quantity: Py<PyAny>,
+    fee: Py<PyAny>,
+    liquidity: &'static str,
+}
+
+#[pymethods]
+impl OrderFill {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Fill(price={}, quantity={}, fee={}, liquidity={})",
+            self.price.bind(py),
+            self.quantity.bind(py),
+            self.fee.bind(py),
+            self.liquidity
+        )
+    }
+}
+
+/// `decimal.Decimal(text)`, with the class looked up once.
+fn to_decimal<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    static DECIMAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let class = DECIMAL.get_or_try_init(py, || py.import("decimal")?.getattr("Decimal").map(Bound::unbind))?;
+    class.bind(py).call1((text,))
+}
+
+fn decimal_of<'py>(py: Python<'py>, unit: Decimal, count: i64) -> PyResult<Bound<'py, PyAny>> {
+    to_decimal(py, &Decimal::times(unit, count).to_string())
+}
+
+#[pymethods]
+impl OrderReport {
+    /// The book's id, or None when the exchange refused the order before the book saw it.
+    #[getter]
+    fn order_id(&self) -> Option<u64> {
+        self.order_id
+    }
+    /// `New`, `PartiallyFilled`, `Filled`, `Expired` or `Rejected`.
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.status
+    }
+    #[getter]
+    fn reject_reason(&self) -> Option<&'static str> {
+        self.reject_reason
+    }
+    #[getter]
+    fn client_id(&self) -> Option<u64> {
+        self.client_id
+    }
+    /// Base quantity filled.
+    #[getter]
+    fn filled<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        decimal_of(py, self.step_size, self.filled_lots)
+    }
+    /// Base quantity not filled (unspent quote for an order sized by quote).
+    #[getter]
+    fn remaining<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.remaining_is_quote {
+            decimal_of(py, self.quote_atom, self.remaining)
+        } else {
+            decimal_of(py, self.step_size, self.remaining)
+        }
+    }
+    #[getter]
+    fn fills(&self, py: Python<'_>) -> PyResult<Vec<OrderFill>> {
+        self.fills
+            .iter()
+            .map(|&(price, lots, fee, is_taker)| {
+                Ok(OrderFill {
+                    price: decimal_of(py, self.tick_size, price)?.unbind(),
+                    quantity: decimal_of(py, self.step_size, lots)?.unbind(),
+                    fee: decimal_of(py, self.quote_atom, fee)?.unbind(),
+                    liquidity: if is_taker { "Taker" } else { "Maker" },
+                })
+            })
+            .collect()
+    }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "OrderResult(order_id={:?}, status={}, reject_reason={:?}, filled={}, remaining={}, fills={})",
+            self.order_id,
+            self.status,
+            self.reject_reason,
+            self.filled(py)?,
+            self.remaining(py)?,
+            self.fills.len()
+        ))
+    }
 }
 
 impl PyEngine {
@@ -267,7 +369,7 @@ impl PyEngine {
     }
 
     #[pyo3(signature = (account, market, side, order_type, quantity, price, quote_quantity, time_in_force, post_only,
-                        reduce_only, self_trade_prevention))]
+                        reduce_only, self_trade_prevention, client_id))]
     #[allow(clippy::too_many_arguments)]
     fn place_order(
         &mut self,
@@ -282,10 +384,10 @@ impl PyEngine {
         post_only: bool,
         reduce_only: bool,
         self_trade_prevention: &Bound<'_, PyAny>,
+        client_id: Option<u64>,
     ) -> PyResult<OrderReport> {
         let market = self.market(market)?;
-        let spec = &self.engine.spec().markets[market];
-        let quote_asset = spec.quote;
+        let quote_asset = self.engine.spec().markets[market].quote;
         let command = OrderCommand {
             side: side_of(side)?,
             order_type: convert::order_type(order_type)?,
@@ -304,30 +406,33 @@ impl PyEngine {
             self_trade_prevention: convert::self_trade_prevention(self_trade_prevention)?,
         };
         let outcome = self.engine.place_order(account, market, &command).map_err(exchange_error)?;
-        let mut fills = Vec::new();
-        for event in &self.engine.events()[outcome.first_event..] {
-            if let EventKind::Fill { price, quantity, taker, taker_order_id, taker_fee, maker_fee, .. } = event.kind {
-                let is_taker = taker == account && taker_order_id == outcome.book.order_id;
-                fills.push((
-                    self.engine.format_price(market, price),
-                    self.engine.format_quantity(market, quantity),
-                    self.engine.format_amount(quote_asset, if is_taker { taker_fee } else { maker_fee }),
-                    if is_taker { "Taker" } else { "Maker" },
-                ));
-            }
-        }
-        let remaining = if command.quote_quantity.is_some() {
-            self.engine.format_amount(quote_asset, outcome.book.remaining * spec_notional(&self.engine, market))
-        } else {
-            self.engine.format_quantity(market, outcome.book.remaining)
-        };
+        let fills = self.engine.events()[outcome.first_event..]
+            .iter()
+            .filter_map(|event| match event.kind {
+                EventKind::Fill { price, quantity, taker, taker_order_id, taker_fee, maker_fee, .. } => {
+                    let is_taker = taker == account && taker_order_id == outcome.book.order_id;
+                    Some((price, quantity, if is_taker { taker_fee } else { maker_fee }, is_taker))
+                }
+                _ => None,
+            })
+            .collect();
+        let spec = &self.engine.spec().markets[market];
         Ok(OrderReport {
             order_id: (outcome.book.order_id != 0).then_some(outcome.book.order_id),
             status: outcome.book.status.name(),
             reject_reason: outcome.reject.map(Reject::name),
-            filled: self.engine.format_quantity(market, outcome.book.filled),
-            remaining,
+            filled_lots: outcome.book.filled,
+            remaining: if command.quote_quantity.is_some() {
+                outcome.book.remaining * spec.notional_per_tick_lot
+            } else {
+                outcome.book.remaining
+            },
+            remaining_is_quote: command.quote_quantity.is_some(),
+            client_id,
             fills,
+            tick_size: spec.tick_size,
+            step_size: spec.step_size,
+            quote_atom: Decimal::atom(self.engine.spec().assets[quote_asset].decimals),
         })
     }
 
@@ -531,10 +636,6 @@ impl PyEngine {
             spec.markets.iter().map(|market| market.symbol.clone()).collect(),
         )
     }
-}
-
-fn spec_notional(engine: &Engine, market: usize) -> i64 {
-    engine.spec().markets[market].notional_per_tick_lot
 }
 
 fn event_dict<'py>(

@@ -19,6 +19,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<book::PyRestingOrder>()?;
     module.add_class::<exchange::PyEngine>()?;
     module.add_class::<exchange::OrderReport>()?;
+    module.add_class::<exchange::OrderFill>()?;
     module.add_function(wrap_pyfunction!(book::standard_workload, module)?)?;
     let (kinds, reasons) = book::code_tables(module.py())?;
     module.add("EVENT_KINDS", kinds)?;

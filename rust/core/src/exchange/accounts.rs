@@ -150,7 +150,7 @@ impl Accounts {
 
 /// An owned copy of one account's risk inputs, for what-if margin (an order counted, a
 /// withdrawal taken, a leverage changed) without touching the live columns.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Scenario {
     pub holdings: Vec<i64>,
     pub net_qty: Vec<i64>,
@@ -171,6 +171,21 @@ impl Scenario {
             open_asks: state.open_asks.to_vec(),
             max_leverage: state.max_leverage,
         }
+    }
+
+    /// Overwrites this scenario with `state`, reusing its buffers.
+    pub fn load(&mut self, state: &AccountState<'_>) {
+        self.holdings.clear();
+        self.holdings.extend_from_slice(state.holdings);
+        self.net_qty.clear();
+        self.net_qty.extend_from_slice(state.net_qty);
+        self.net_cost.clear();
+        self.net_cost.extend_from_slice(state.net_cost);
+        self.open_bids.clear();
+        self.open_bids.extend_from_slice(state.open_bids);
+        self.open_asks.clear();
+        self.open_asks.extend_from_slice(state.open_asks);
+        self.max_leverage = state.max_leverage;
     }
 
     #[must_use]

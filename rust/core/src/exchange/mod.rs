@@ -214,6 +214,8 @@ pub struct Engine {
     events: Vec<Event>,
     liquidatable: Vec<AccountId>,
     book_events: Vec<crate::book::Event>,
+    /// Reused buffers for the pre-trade what-if.
+    what_if: Scenario,
 }
 
 /// `ceil(value × rate_e8 / 10^8)`: a fee rounded toward the venue.
@@ -309,6 +311,7 @@ impl Engine {
             events: Vec::new(),
             liquidatable: Vec::new(),
             book_events: Vec::new(),
+            what_if: Scenario::default(),
             spec,
         })
     }
@@ -383,8 +386,7 @@ impl Engine {
     /// Malformed, not a whole number of atoms, out of range, or not positive.
     pub fn parse_amount(&self, asset: usize, text: &str) -> Result<i64, ExchangeError> {
         let spec = &self.spec.assets[asset];
-        let what = || format!("amount of {}", spec.symbol);
-        positive(what(), text, parse_units(what(), text, Decimal::atom(spec.decimals)))
+        positive(|| format!("amount of {}", spec.symbol), text, Decimal::atom(spec.decimals))
     }
 
     /// A price in a market, in ticks; must be positive.
@@ -393,8 +395,7 @@ impl Engine {
     /// Malformed, off the tick, out of range, or not positive.
     pub fn parse_price(&self, market: usize, text: &str) -> Result<Price, ExchangeError> {
         let spec = &self.spec.markets[market];
-        let what = || format!("price on {} (tick {})", spec.symbol, spec.tick_size);
-        positive(what(), text, parse_units(what(), text, spec.tick_size))
+        positive(|| format!("price on {} (tick {})", spec.symbol, spec.tick_size), text, spec.tick_size)
     }
 
     /// A quantity in a market, in lots; must be positive.
@@ -403,8 +404,7 @@ impl Engine {
     /// Malformed, off the step, out of range, or not positive.
     pub fn parse_quantity(&self, market: usize, text: &str) -> Result<Qty, ExchangeError> {
         let spec = &self.spec.markets[market];
-        let what = || format!("quantity on {} (step {})", spec.symbol, spec.step_size);
-        positive(what(), text, parse_units(what(), text, spec.step_size))
+        positive(|| format!("quantity on {} (step {})", spec.symbol, spec.step_size), text, spec.step_size)
     }
 
     /// An index price of an asset in quote atoms per whole unit; must be positive.
@@ -419,7 +419,7 @@ impl Engine {
                 self.spec.assets[asset].symbol, quote.symbol, quote.decimals
             )
         };
-        positive(what(), text, parse_units(what(), text, Decimal::atom(quote.decimals)))
+        positive(what, text, Decimal::atom(quote.decimals))
     }
 
     /// Formats atoms of an asset as a decimal string.
@@ -828,16 +828,13 @@ impl Engine {
     }
 }
 
-fn parse_units(what: String, text: &str, unit: Decimal) -> Result<i64, ExchangeError> {
-    Decimal::parse(text)
+/// A positive whole number of `unit`s; `what` names the value in errors (built only on error).
+fn positive(what: impl Fn() -> String, text: &str, unit: Decimal) -> Result<i64, ExchangeError> {
+    let value = Decimal::parse(text)
         .and_then(|value| value.units_of(unit))
-        .map_err(|source| ExchangeError::Decimal { what, source })
-}
-
-fn positive(what: String, text: &str, parsed: Result<i64, ExchangeError>) -> Result<i64, ExchangeError> {
-    let value = parsed?;
+        .map_err(|source| ExchangeError::Decimal { what: what(), source })?;
     if value <= 0 {
-        return Err(ExchangeError::NotPositive { what, value: text.to_owned() });
+        return Err(ExchangeError::NotPositive { what: what(), value: text.to_owned() });
     }
     Ok(value)
 }

@@ -342,7 +342,7 @@ impl Engine {
     /// Whether a perp order keeps initial margin within net equity (see the module docs).
     #[allow(clippy::too_many_arguments)]
     fn perp_order_fits_margin(
-        &self,
+        &mut self,
         market: usize,
         account: AccountId,
         perp: usize,
@@ -362,10 +362,13 @@ impl Engine {
         if exposure(new_bids, new_asks) <= exposure(bids, asks) {
             return Ok(true);
         }
-        let mut scenario = Scenario::of(&state);
+        let mut scenario = std::mem::take(&mut self.what_if);
+        scenario.load(&state);
         scenario.open_bids[perp] = new_bids;
         scenario.open_asks[perp] = new_asks;
-        let margin = risk::account_margin(&self.risk, &scenario.state())?;
+        let margin = risk::account_margin(&self.risk, &scenario.state());
+        self.what_if = scenario;
+        let margin = margin?;
         let adverse_ticks = ((worst_price - mark) * direction(side)).max(0);
         let notional_per_tick_lot = self.risk.markets[perp].notional_per_tick_lot;
         let adverse = i128::from(quantity) * i128::from(adverse_ticks) * i128::from(notional_per_tick_lot);

@@ -282,12 +282,12 @@ impl Totals {
         if holding > 0 {
             let value = fitting(mul_div(magnitude, price, unit, Toward::Account), "collateral value")?;
             let weight = asset.haircut.weight(value as f64 / quote_unit);
-            let collateral = mul_ratio(value.unsigned_abs(), weight, Toward::Account);
+            let collateral = mul_ratio(value, weight, Toward::Account);
             self.collateral += i128::from(fitting(collateral, "weighted collateral")?);
         } else if holding < 0 {
             let liability = fitting(mul_div(magnitude, price, unit, Toward::Venue), "liability")?;
             let notional_usd = liability as f64 / quote_unit;
-            let maintenance = mul_ratio(liability.unsigned_abs(), asset.borrow_mmf.at(notional_usd), Toward::Venue);
+            let maintenance = mul_ratio(liability, asset.borrow_mmf.at(notional_usd), Toward::Venue);
             self.liabilities += i128::from(liability);
             self.exposure += i128::from(liability);
             self.initial_margin +=
@@ -375,7 +375,7 @@ fn position_terms(
             account.max_leverage,
         )?,
         maintenance_margin: fitting(
-            mul_ratio(position_notional.unsigned_abs(), market.mmf.at(position_usd), Toward::Venue),
+            mul_ratio(position_notional, market.mmf.at(position_usd), Toward::Venue),
             "position maintenance margin",
         )?,
     })
@@ -393,7 +393,7 @@ fn notional(market: &MarketRisk, quantity: i128, name: &'static str) -> Result<i
 
 /// `ceil(notional * max(fraction, 1 / max_leverage))`, the leverage term exactly.
 fn initial_margin(notional: i64, fraction: f64, max_leverage: u32) -> Result<i64, RiskError> {
-    let by_size = fitting(mul_ratio(notional.unsigned_abs(), fraction, Toward::Venue), "initial margin")?;
+    let by_size = fitting(mul_ratio(notional, fraction, Toward::Venue), "initial margin")?;
     // by_size >= notional / max_leverage (checked without a division) makes the leverage term moot.
     if i128::from(by_size) * i128::from(max_leverage) >= i128::from(notional) {
         return Ok(by_size);

@@ -9,7 +9,8 @@
 //! (a few ulps of the ratio) is therefore taken as `k`; otherwise the strict ceiling or floor
 //! applies. So, for a product `x`, a margin lies in `[x * (1 - 2^-50), ceil(x)]` and a collateral in
 //! `[floor(x), x * (1 + 2^-50)]`, never more than one atom from the strict rounding, and a whole
-//! number is returned unchanged. Costs: a handful of integer operations, no division.
+//! number is returned unchanged. Costs: a few f64 operations when the product is clear of whole
+//! numbers (nearly always), else a handful of integer operations; no division.
 
 /// The relative allowance for a ratio's representation and evaluation error, as a power of two.
 const RATIO_SLACK_BITS: u32 = 50;
@@ -23,14 +24,17 @@ pub(super) enum Toward {
     Account,
 }
 
-/// `amount * ratio` in whole atoms, rounded as the module docs say; `None` when `ratio` is negative
-/// or not finite, or when the result does not fit an `i64`.
-pub(super) fn mul_ratio(amount: u64, ratio: f64, toward: Toward) -> Option<i64> {
+/// `amount * ratio` in whole atoms (`amount >= 0`), rounded as the module docs say; `None` when
+/// `ratio` is negative or not finite, or when the result does not fit an `i64`.
+pub(super) fn mul_ratio(amount: i64, ratio: f64, toward: Toward) -> Option<i64> {
     if !(ratio.is_finite() && ratio >= 0.0) {
         return None;
     }
+    if let Some(rounded) = round_clear_of_whole_numbers(amount, ratio, toward) {
+        return Some(rounded);
+    }
     let (mantissa, exponent) = decompose(ratio);
-    let product = u128::from(amount) * u128::from(mantissa);
+    let product = u128::from(amount.unsigned_abs()) * u128::from(mantissa);
     if product == 0 {
         return Some(0);
     }
@@ -44,6 +48,30 @@ pub(super) fn mul_ratio(amount: u64, ratio: f64, toward: Toward) -> Option<i64> 
         round_scaled(product, exponent.unsigned_abs(), toward)
     };
     i64::try_from(rounded).ok()
+}
+
+/// The common case in f64: when `amount * ratio` lies clearly between two whole numbers, the
+/// strict rounding of the f64 product is the answer. The f64 product is within `2^-52` relative of
+/// the exact one (two roundings), so a fractional part farther than `x * 2^-48` from either whole
+/// number has the same floor as the exact product and is beyond its allowance. `None` otherwise.
+fn round_clear_of_whole_numbers(amount: i64, ratio: f64, toward: Toward) -> Option<i64> {
+    const EXACT_INTEGERS_BELOW: f64 = 4_503_599_627_370_496.0; // 2^52: every f64 below has an exact fraction
+    const CLEARANCE: f64 = 1.0 / 281_474_976_710_656.0; // 2^-48
+    let product = amount as f64 * ratio;
+    if product >= EXACT_INTEGERS_BELOW {
+        return None;
+    }
+    // Signed conversions are single instructions; the product is in [0, 2^52) here.
+    let whole = product as i64; // truncation is the floor of a non-negative number
+    let fraction = product - whole as f64;
+    let clearance = product * CLEARANCE;
+    if fraction <= clearance || fraction >= 1.0 - clearance {
+        return None;
+    }
+    Some(match toward {
+        Toward::Venue => whole + 1,
+        Toward::Account => whole,
+    })
 }
 
 /// Rounds `product / 2^shift` (with `product > 0`) to a whole number as the module docs say.
@@ -133,11 +161,11 @@ mod tests {
     #[test]
     fn the_allowance_is_relative_and_at_most_half_an_atom() {
         // x = 2^52 + 1/2 (allowance 4 > 1/2 is capped): a tie, which goes against the account.
-        let x_twice = (1u64 << 53) + 1;
+        let x_twice = (1i64 << 53) + 1;
         assert_eq!(mul_ratio(x_twice, 0.5, Toward::Venue), Some((1 << 52) + 1));
         assert_eq!(mul_ratio(x_twice, 0.5, Toward::Account), Some(1 << 52));
         // x = 2^55 + 1/4: within half an atom of 2^55, so taken as it from both sides.
-        let x_four_times = (1u64 << 57) + 1;
+        let x_four_times = (1i64 << 57) + 1;
         assert_eq!(mul_ratio(x_four_times, 0.25, Toward::Venue), Some(1 << 55));
         assert_eq!(mul_ratio(x_four_times, 0.25, Toward::Account), Some(1 << 55));
         // x = 1 + 2^-52: the allowance is 2^-50 of it, so 1 from both sides.
@@ -149,8 +177,8 @@ mod tests {
 
     #[test]
     fn tiny_and_subnormal_ratios() {
-        assert_eq!(mul_ratio(u64::MAX, f64::MIN_POSITIVE, Toward::Venue), Some(1));
-        assert_eq!(mul_ratio(u64::MAX, f64::MIN_POSITIVE, Toward::Account), Some(0));
+        assert_eq!(mul_ratio(i64::MAX, f64::MIN_POSITIVE, Toward::Venue), Some(1));
+        assert_eq!(mul_ratio(i64::MAX, f64::MIN_POSITIVE, Toward::Account), Some(0));
         assert_eq!(mul_ratio(5, 5e-324, Toward::Venue), Some(1));
         assert_eq!(mul_ratio(0, 0.3, Toward::Venue), Some(0));
         assert_eq!(mul_ratio(9, 0.0, Toward::Venue), Some(0));
@@ -189,12 +217,12 @@ mod tests {
             /// other, and never crosses `x * (1 ∓ 2^-50)` the wrong way.
             #[test]
             fn rounding_is_strict_outside_the_allowance(
-                amount in 0u64..(1 << 62),
+                amount in 0i64..(1 << 62),
                 mantissa in (1u64 << 52)..(1u64 << 53),
                 shift in 53u32..=64,
             ) {
                 let ratio = mantissa as f64 / 2f64.powi(i32::try_from(shift).unwrap());
-                let exact = u128::from(amount) * u128::from(mantissa); // x = exact / 2^shift
+                let exact = u128::from(amount.unsigned_abs()) * u128::from(mantissa); // x = exact / 2^shift
                 let floor = exact >> shift;
                 let ceiling = floor + u128::from(exact % (1 << shift) != 0);
                 let up = u128::try_from(mul_ratio(amount, ratio, Toward::Venue).unwrap()).unwrap();
