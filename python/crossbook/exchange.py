@@ -247,9 +247,10 @@ class Exchange:
 
     def open_orders(self, subaccount: int) -> list[OpenOrder]:
         """The subaccount's live orders, by market and id."""
+        orders = self._engine.open_orders(_subaccount(subaccount))
         return [
             OpenOrder(market, order_id, side, Decimal(price), Decimal(remaining), reduce_only)
-            for market, order_id, side, price, remaining, reduce_only in self._engine.open_orders(_subaccount(subaccount))
+            for market, order_id, side, price, remaining, reduce_only in orders
         ]
 
     def cancel_order(self, subaccount: int, market: str, order_id: int) -> bool:
