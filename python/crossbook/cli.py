@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from crossbook import __version__
 from crossbook.bench import run_book_benchmark
+from crossbook.bench.exchange import run_exchange_benchmark
 
 
 def _bench(arguments: argparse.Namespace) -> int:
@@ -21,6 +22,8 @@ def _bench(arguments: argparse.Namespace) -> int:
         repeats=arguments.repeats,
     )
     print(result.table())
+    print()
+    print(run_exchange_benchmark(orders=arguments.orders, repeats=arguments.repeats).table())
     return 0
 
 
@@ -38,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         default=20_000,
         help="operations for the slow pure-Python baseline (default 20,000; it is ~1000x slower)",
     )
+    bench.add_argument("--orders", type=int, default=100_000, help="Exchange.place_order calls (default 100,000)")
     bench.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
     bench.set_defaults(run=_bench)
     return parser
@@ -45,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    for name in ("operations", "reference_operations", "repeats"):
+    for name in ("operations", "reference_operations", "orders", "repeats"):
         if getattr(arguments, name, 1) < 1:
             print(f"crossbook: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2

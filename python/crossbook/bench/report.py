@@ -37,9 +37,12 @@ def measure(name: str, operations: int, repeats: int, run: Callable[[], Callable
 
 
 def format_table(title: str, rows: list[Measurement], baseline: Measurement) -> str:
-    """A table of ns/op, ops/s and speed-up over ``baseline``."""
-    lines = [title, f"{'':<34}{'ns/op':>12}{'ops/s':>16}{'vs ' + baseline.name:>24}"]
+    """A table of ns/op, ops/s and speed-up over ``baseline`` (>1 is faster than the baseline)."""
+    lines = [
+        title,
+        f"{'':<42}{'ns/op':>12}{'ops/s':>16}{'speed-up':>10}   (baseline: {baseline.name})",
+    ]
     for row in rows:
         ratio = baseline.ns_per_op / row.ns_per_op
-        lines.append(f"{row.name:<34}{row.ns_per_op:>12,.1f}{row.ops_per_second:>16,.0f}{ratio:>23,.1f}x")
+        lines.append(f"{row.name:<42}{row.ns_per_op:>12,.1f}{row.ops_per_second:>16,.0f}{ratio:>9,.1f}x")
     return "\n".join(lines)
