@@ -168,7 +168,9 @@ def margin_scan_numpy(
     liability = np.where(holdings < 0, _mul_div(magnitude, asset_price, asset_unit, up=True), 0)
     liability_usd = liability / quote
     borrow_initial = _initial_margin(liability, _fraction(borrow_imf_base, borrow_imf_factor, liability_usd), leverage)
-    borrow_maintenance = _round_product(liability, _fraction(borrow_mmf_base, borrow_mmf_factor, liability_usd), up=True)
+    borrow_maintenance = _round_product(
+        liability, _fraction(borrow_mmf_base, borrow_mmf_factor, liability_usd), up=True
+    )
 
     per_lot = mark * notional_per_tick_lot
     position = np.abs(net_qty) * per_lot
@@ -207,7 +209,8 @@ def _fraction(base: Float64Array, factor: Float64Array, notional_usd: Float64Arr
 
 def _initial_margin(notional: Int64Array, fraction: Float64Array, leverage: Int64Array) -> Int64Array:
     """``ceil(N * max(fraction, 1 / leverage))`` with the leverage term exact."""
-    return np.maximum(_round_product(notional, fraction, up=True), -(-notional // leverage))
+    by_leverage: Int64Array = -(-notional // leverage)
+    return np.maximum(_round_product(notional, fraction, up=True), by_leverage)
 
 
 def _mul_div(amount: Int64Array, price: Int64Array, unit: Int64Array, *, up: bool) -> Int64Array:
@@ -220,7 +223,8 @@ def _mul_div(amount: Int64Array, price: Int64Array, unit: Int64Array, *, up: boo
     price_whole, price_rest = np.divmod(price, unit)
     small = rest * price_rest
     fraction = -(-small // unit) if up else small // unit
-    return whole * price + rest * price_whole + fraction
+    quotient: Int64Array = whole * price + rest * price_whole + fraction
+    return quotient
 
 
 def _round_product(amount: Int64Array, ratio: Float64Array, *, up: bool) -> Int64Array:

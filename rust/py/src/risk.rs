@@ -178,18 +178,15 @@ fn column<'py, T: Element, D: Dimension>(
 fn check_shape<T: Element>(
     array: &PyReadonlyArray<'_, T, numpy::Ix2>,
     name: &str,
-    expected: [usize; 2],
+    [rows, columns]: [usize; 2],
     meaning: &str,
 ) -> PyResult<()> {
-    if array.shape() == expected {
+    let shape = array.shape();
+    if shape == [rows, columns] {
         return Ok(());
     }
-    Err(InvalidArgumentError::new_err(format!(
-        "{name} must have shape {meaning} = ({}, {}), got {:?}",
-        expected[0],
-        expected[1],
-        array.shape()
-    )))
+    let got = shape.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    Err(InvalidArgumentError::new_err(format!("{name} must have shape {meaning} = ({rows}, {columns}), got ({got})")))
 }
 
 fn contiguous<'a, T: Element, D: Dimension>(array: &'a PyReadonlyArray<'_, T, D>, name: &str) -> PyResult<&'a [T]> {

@@ -3,13 +3,19 @@
 //!
 //! Contract: each curve is one IEEE-754 expression evaluated in a fixed order, with no fused
 //! operations, so numpy or Python evaluating the same expression gets the same bits. Weights fall
-//! and fractions rise as `N` grows. Parameters are not checked here; [`super::RiskParams::validate`]
+//! and fractions rise as `N` grows. The kernel evaluates them through `at_atoms`, which takes the
+//! notional in atoms and returns the same bits as the expression at `atoms / quote_unit`, but skips
+//! the division and square root on the flat part (`base`), where most positions are. Parameters are not checked here; [`super::RiskParams::validate`]
 //! requires them finite and non-negative, which keeps every result finite and non-negative for a
 //! finite `N >= 0` (a fraction can still reach +inf when `factor * sqrt(N)` overflows, which the
 //! rounding step reports as an overflow).
 
 /// Numerator of Backpack's `inverseSqrt` haircut: the weight of a tiny holding before the cap.
 const INVERSE_SQRT_NUMERATOR: f64 = 1.1;
+/// How far (relative) the end of a flat part is pulled in before it is trusted: far more than the
+/// few ulps by which f64 evaluation can move the square-root term, so below it the expression is
+/// certain to pick `base`.
+const FLAT_MARGIN: f64 = 1e-6;
 
 /// How much of a holding's value counts as collateral.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,6 +37,22 @@ impl Haircut {
             }
         }
     }
+
+    /// `self.weight(notional / quote_unit)`, bit for bit, for a notional `>= 0` in atoms.
+    pub(super) fn weight_at_atoms(&self, notional: i64, quote_unit: f64) -> f64 {
+        match *self {
+            Haircut::Identity => 1.0,
+            Haircut::InverseSqrt { base, penalty } => {
+                // 1.1 / (1 + penalty * sqrt(N)) >= base while sqrt(N) <= (1.1 / base - 1) / penalty.
+                let root = (INVERSE_SQRT_NUMERATOR / base - 1.0) / penalty;
+                if below_flat_end(notional, root, quote_unit) {
+                    base
+                } else {
+                    self.weight(notional as f64 / quote_unit)
+                }
+            }
+        }
+    }
 }
 
 /// A margin fraction that grows with size: `max(base, factor * sqrt(N))` (Backpack's `sqrt` IMF/MMF).
@@ -46,4 +68,22 @@ impl Fraction {
     pub fn at(&self, notional_usd: f64) -> f64 {
         self.base.max(self.factor * notional_usd.sqrt())
     }
+
+    /// `self.at(notional / quote_unit)`, bit for bit, for a notional `>= 0` in atoms.
+    pub(super) fn at_atoms(&self, notional: i64, quote_unit: f64) -> f64 {
+        // factor * sqrt(N) <= base while sqrt(N) <= base / factor.
+        if below_flat_end(notional, self.base / self.factor, quote_unit) {
+            self.base
+        } else {
+            self.at(notional as f64 / quote_unit)
+        }
+    }
+}
+
+/// Whether `notional` atoms is safely below `(root_usd)^2` whole quote units, where the curve is
+/// flat. `root_usd` may be +inf (flat everywhere: a zero factor or penalty), 0 or negative or NaN
+/// (`0 / 0`: never flat), all of which the comparison handles.
+fn below_flat_end(notional: i64, root_usd: f64, quote_unit: f64) -> bool {
+    let end_usd = root_usd * root_usd.abs();
+    (notional as f64) < end_usd * quote_unit * (1.0 - FLAT_MARGIN)
 }

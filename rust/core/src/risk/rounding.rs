@@ -9,8 +9,9 @@
 //! (a few ulps of the ratio) is therefore taken as `k`; otherwise the strict ceiling or floor
 //! applies. So, for a product `x`, a margin lies in `[x * (1 - 2^-50), ceil(x)]` and a collateral in
 //! `[floor(x), x * (1 + 2^-50)]`, never more than one atom from the strict rounding, and a whole
-//! number is returned unchanged. Costs: a few f64 operations when the product is clear of whole
-//! numbers (nearly always), else a handful of integer operations; no division.
+//! number is returned unchanged. Costs: a few f64 operations below 2^50 atoms unless the product
+//! is within `x * 2^-48` of a whole number without being one, else a handful of integer
+//! operations; no division.
 
 /// The relative allowance for a ratio's representation and evaluation error, as a power of two.
 const RATIO_SLACK_BITS: u32 = 50;
@@ -30,7 +31,7 @@ pub(super) fn mul_ratio(amount: i64, ratio: f64, toward: Toward) -> Option<i64> 
     if !(ratio.is_finite() && ratio >= 0.0) {
         return None;
     }
-    if let Some(rounded) = round_clear_of_whole_numbers(amount, ratio, toward) {
+    if let Some(rounded) = round_in_f64(amount, ratio, toward) {
         return Some(rounded);
     }
     let (mantissa, exponent) = decompose(ratio);
@@ -50,20 +51,24 @@ pub(super) fn mul_ratio(amount: i64, ratio: f64, toward: Toward) -> Option<i64> 
     i64::try_from(rounded).ok()
 }
 
-/// The common case in f64: when `amount * ratio` lies clearly between two whole numbers, the
-/// strict rounding of the f64 product is the answer. The f64 product is within `2^-52` relative of
-/// the exact one (two roundings), so a fractional part farther than `x * 2^-48` from either whole
-/// number has the same floor as the exact product and is beyond its allowance. `None` otherwise.
-fn round_clear_of_whole_numbers(amount: i64, ratio: f64, toward: Toward) -> Option<i64> {
-    const EXACT_INTEGERS_BELOW: f64 = 4_503_599_627_370_496.0; // 2^52: every f64 below has an exact fraction
+/// The common case in f64. Below 2^50 the f64 product is within `2^-52` relative of the exact one
+/// (two roundings) and within 1/4 of it, so: an f64 product that is a whole number `k` means the
+/// exact one is within its allowance of `k` (the answer is `k` either way); a fractional part
+/// farther than `x * 2^-48` from both neighbours means the exact product has the same floor and is
+/// beyond its allowance (the strict rounding applies). `None` otherwise.
+fn round_in_f64(amount: i64, ratio: f64, toward: Toward) -> Option<i64> {
+    const F64_FAST_BELOW: f64 = 1_125_899_906_842_624.0; // 2^50
     const CLEARANCE: f64 = 1.0 / 281_474_976_710_656.0; // 2^-48
     let product = amount as f64 * ratio;
-    if product >= EXACT_INTEGERS_BELOW {
+    if product >= F64_FAST_BELOW {
         return None;
     }
-    // Signed conversions are single instructions; the product is in [0, 2^52) here.
-    let whole = product as i64; // truncation is the floor of a non-negative number
+    // Signed conversions are single instructions; truncation is the floor of a non-negative number.
+    let whole = product as i64;
     let fraction = product - whole as f64;
+    if fraction == 0.0 {
+        return Some(whole);
+    }
     let clearance = product * CLEARANCE;
     if fraction <= clearance || fraction >= 1.0 - clearance {
         return None;
