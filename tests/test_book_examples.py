@@ -20,13 +20,6 @@ from crossbook.reference_book import ReferenceBook, event_tuple, order_tuple
 I64_MAX = 2**63 - 1
 A, B, C = 1, 2, 3  # owners
 
-AMEND_PANIC = pytest.mark.xfail(
-    reason="bug: amending the oldest live order to a new price or a larger quantity panics the Rust book "
-    "(OrderStore::remove drops the id from the front of its window, then OrderStore::insert computes "
-    "id - first_id, which underflows) and leaves it corrupted: the order is lost and an empty level stays",
-    strict=True,
-)
-
 
 @pytest.fixture(params=[cb.OrderBook, ReferenceBook], ids=["rust", "reference"])
 def make_book(request: pytest.FixtureRequest) -> Callable[..., Any]:
@@ -441,12 +434,10 @@ def test_amend_priority(make_book: Callable[..., Any]) -> None:
     assert event_tuple(book.amend(4, price=99)) == order_event("Rejected", "OrderNotLive", "Bid", 4, 0, 0, 0)
 
 
-@pytest.mark.parametrize(
-    "make_book",
-    [pytest.param(cb.OrderBook, id="rust", marks=AMEND_PANIC), pytest.param(ReferenceBook, id="reference")],
-)
 def test_amend_moves_the_oldest_live_order(make_book: Callable[..., Any]) -> None:
-    """Minimal reproduction of the Rust panic: two bids, move the older one."""
+    """Regression: this panicked the Rust book (``OrderStore::remove`` dropped the id from the front of
+    its window, then ``OrderStore::insert`` computed ``id - first_id``, which underflowed), losing the
+    order and leaving an empty level behind."""
     book = make_book()
     book.place("Bid", 100, 5, A)
     book.place("Bid", 101, 5, A)

@@ -388,7 +388,7 @@ def test_wrong_dtypes_raise_invalid_type(name: str, value: object, message: str)
             "account 1: invalid value: max_leverage must be at least 1",
         ),
         ("open_bids", np.array([[0], [-1]], dtype=np.int64), "account 1: invalid value: open orders must be >= 0"),
-        ("net_qty", np.array([[2**62], [0]], dtype=np.int64), "account 0: overflow: the position notional"),
+        ("net_qty", np.array([[2**62], [0]], dtype=np.int64), r"account 0: arithmetic overflow \(position notional\)"),
         ("imf_base", np.array([math.nan]), r"markets\[0\].imf.base must be finite and >= 0, got NaN"),
         ("asset_unit", np.array([0], dtype=np.int64), r"assets\[0\].unit must be positive, got 0"),
         ("quote_unit", 0, "quote_unit must be positive, got 0"),

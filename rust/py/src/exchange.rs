@@ -231,10 +231,10 @@ impl OrderReport {
     }
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "OrderResult(order_id={:?}, status={}, reject_reason={:?}, filled={}, remaining={}, fills={})",
-            self.order_id,
+            "OrderResult(order_id={}, status='{}', reject_reason={}, filled={}, remaining={}, fills={})",
+            self.order_id.map_or_else(|| "None".to_owned(), |id| id.to_string()),
             self.status,
-            self.reject_reason,
+            self.reject_reason.map_or_else(|| "None".to_owned(), |reason| format!("'{reason}'")),
             self.filled(py)?,
             self.remaining(py)?,
             self.fills.len()

@@ -165,14 +165,16 @@ fn column<'py, T: Element, D: Dimension>(
     dtype: &str,
 ) -> PyResult<PyReadonlyArray<'py, T, D>> {
     if let Ok(array) = value.cast::<PyArray<T, D>>() {
-        return Ok(array.readonly());
+        return array.try_readonly().map_err(|_| {
+            InvalidArgumentError::new_err(format!("{name} is being written elsewhere and cannot be read"))
+        });
     }
-    let dimensions = D::NDIM.map_or_else(|| "an".to_owned(), |ndim| format!("a {ndim}-D"));
     let got = match value.cast::<numpy::PyUntypedArray>() {
         Ok(array) => format!("a {}-D array of {}", array.ndim(), array.dtype()),
         Err(_) => value.get_type().name().map_or_else(|_| "?".to_owned(), |name| name.to_string()),
     };
-    Err(InvalidTypeError::new_err(format!("{name} must be {dimensions} numpy array of {dtype}, got {got}")))
+    let ndim = D::NDIM.unwrap_or_default();
+    Err(InvalidTypeError::new_err(format!("{name} must be a {ndim}-D numpy array of {dtype}, got {got}")))
 }
 
 fn check_shape<T: Element>(

@@ -43,9 +43,10 @@ impl Haircut {
         match *self {
             Haircut::Identity => 1.0,
             Haircut::InverseSqrt { base, penalty } => {
-                // 1.1 / (1 + penalty * sqrt(N)) >= base while sqrt(N) <= (1.1 / base - 1) / penalty.
-                let root = (INVERSE_SQRT_NUMERATOR / base - 1.0) / penalty;
-                if below_flat_end(notional, root, quote_unit) {
+                // 1.1 / (1 + penalty * sqrt(N)) >= base while sqrt(N) <= (1.1 / base - 1) / penalty;
+                // when that room is tiny its rounding error is not, so then evaluate in full.
+                let room = INVERSE_SQRT_NUMERATOR / base - 1.0;
+                if room >= FLAT_MARGIN && below_flat_end(notional, room / penalty, quote_unit) {
                     base
                 } else {
                     self.weight(notional as f64 / quote_unit)
@@ -86,4 +87,57 @@ impl Fraction {
 fn below_flat_end(notional: i64, root_usd: f64, quote_unit: f64) -> bool {
     let end_usd = root_usd * root_usd.abs();
     (notional as f64) < end_usd * quote_unit * (1.0 - FLAT_MARGIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const USDC: f64 = 1e6;
+
+    #[test]
+    fn the_flat_part_ends_where_the_square_root_takes_over() {
+        let sol = Fraction { base: 0.02, factor: 0.00006 };
+        // sqrt(N) = base / factor at N = 111,111.1 USDC.
+        assert!(below_flat_end(111_000_000_000, 0.02 / 0.00006, USDC));
+        assert!(!below_flat_end(111_112_000_000, 0.02 / 0.00006, USDC));
+        assert_eq!(sol.at_atoms(111_000_000_000, USDC), 0.02);
+        assert_eq!(sol.at_atoms(250_000_000_000, USDC).to_bits(), sol.at(250_000.0).to_bits());
+        let haircut = Haircut::InverseSqrt { base: 0.95, penalty: 0.001 };
+        assert_eq!(haircut.weight_at_atoms(24_930_000_000, USDC), 0.95);
+        assert_eq!(haircut.weight_at_atoms(100_000_000_000, USDC).to_bits(), haircut.weight(100_000.0).to_bits());
+    }
+
+    fn bits_agree(fraction: Fraction, haircut: Haircut, notional: i64, quote_unit: f64) -> Result<(), TestCaseError> {
+        let usd = notional as f64 / quote_unit;
+        prop_assert_eq!(fraction.at_atoms(notional, quote_unit).to_bits(), fraction.at(usd).to_bits());
+        prop_assert_eq!(haircut.weight_at_atoms(notional, quote_unit).to_bits(), haircut.weight(usd).to_bits());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+        /// Skipping the square root never changes a bit: anywhere, and right at the end of the
+        /// flat part, where rounding is most likely to matter.
+        #[test]
+        fn at_atoms_gives_the_bits_of_the_expression(
+            base in prop_oneof![Just(0.0), Just(0.02), Just(1.1), Just(1.099_999_999_9), 0.0..1.5],
+            factor in prop_oneof![Just(0.0), Just(5e-324), 0.0..0.01],
+            notional in 0i64..(1 << 62),
+            quote_unit in prop_oneof![Just(1.0), Just(USDC)],
+            nudge in -1_000i64..1_000,
+        ) {
+            let fraction = Fraction { base, factor };
+            let haircut = Haircut::InverseSqrt { base, penalty: factor };
+            bits_agree(fraction, haircut, notional, quote_unit)?;
+            for root in [base / factor, (INVERSE_SQRT_NUMERATOR / base - 1.0) / factor] {
+                let end = root * root * quote_unit;
+                if end.is_finite() && end > 0.0 && end < 9e18 {
+                    bits_agree(fraction, haircut, (end as i64 + nudge).max(0), quote_unit)?;
+                }
+            }
+        }
+    }
 }

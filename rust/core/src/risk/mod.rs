@@ -23,8 +23,8 @@
 //! - Rounding goes against the account: values and collateral down, liabilities and requirements
 //!   up. `1 / max_leverage` is applied exactly (`ceil(N / max_leverage)`), so 10× on a notional of
 //!   100,000 needs exactly 10,000. Weights and fractions are f64 (they need `sqrt`); their products
-//!   with amounts are rounded as [`rounding`] describes, which lets decimal parameters such as
-//!   0.0135 give the whole amounts they mean.
+//!   with amounts are rounded as the `rounding` module describes, which lets decimal parameters such
+//!   as 0.0135 give the whole amounts they mean.
 //! - Misuse is an error that names the input: a column of the wrong length ([`RiskError::Shape`]),
 //!   a parameter or account field outside its domain (`max_leverage` 0, negative open orders,
 //!   a non-positive unit, a NaN curve parameter: [`RiskError::InvalidValue`]).
@@ -51,7 +51,7 @@ use rounding::{mul_div, mul_ratio, Toward};
 #[non_exhaustive]
 pub enum RiskError {
     /// An amount that does not fit an `i64` (or an intermediate product that does not fit `i128`).
-    #[error("overflow: the {0} does not fit a signed 64-bit amount")]
+    #[error("arithmetic overflow ({0}): an amount beyond a signed 64-bit integer")]
     Overflow(&'static str),
     /// A column whose length does not match the parameters.
     #[error("shape mismatch: {0}")]
@@ -281,17 +281,16 @@ impl Totals {
         let unit = asset.unit.unsigned_abs();
         if holding > 0 {
             let value = fitting(mul_div(magnitude, price, unit, Toward::Account), "collateral value")?;
-            let weight = asset.haircut.weight(value as f64 / quote_unit);
+            let weight = asset.haircut.weight_at_atoms(value, quote_unit);
             let collateral = mul_ratio(value, weight, Toward::Account);
             self.collateral += i128::from(fitting(collateral, "weighted collateral")?);
         } else if holding < 0 {
             let liability = fitting(mul_div(magnitude, price, unit, Toward::Venue), "liability")?;
-            let notional_usd = liability as f64 / quote_unit;
-            let maintenance = mul_ratio(liability, asset.borrow_mmf.at(notional_usd), Toward::Venue);
+            let maintenance = mul_ratio(liability, asset.borrow_mmf.at_atoms(liability, quote_unit), Toward::Venue);
             self.liabilities += i128::from(liability);
             self.exposure += i128::from(liability);
             self.initial_margin +=
-                i128::from(initial_margin(liability, asset.borrow_imf.at(notional_usd), max_leverage)?);
+                i128::from(initial_margin(liability, asset.borrow_imf.at_atoms(liability, quote_unit), max_leverage)?);
             self.maintenance_margin += i128::from(fitting(maintenance, "borrow maintenance margin")?);
         }
         Ok(())
@@ -365,19 +364,13 @@ fn position_terms(
     let position_notional = notional(market, net_qty.abs(), "position notional")?;
     let exposure_notional = notional(market, exposure_qty, "exposure notional")?;
     let signed_notional = if net_qty < 0 { -i128::from(position_notional) } else { i128::from(position_notional) };
-    let position_usd = position_notional as f64 / quote_unit;
+    let imf = market.imf.at_atoms(exposure_notional, quote_unit);
+    let mmf = market.mmf.at_atoms(position_notional, quote_unit);
     Ok(PositionTerms {
         unrealized_pnl: signed_notional - i128::from(account.net_cost[index]),
         exposure_notional,
-        initial_margin: initial_margin(
-            exposure_notional,
-            market.imf.at(exposure_notional as f64 / quote_unit),
-            account.max_leverage,
-        )?,
-        maintenance_margin: fitting(
-            mul_ratio(position_notional, market.mmf.at(position_usd), Toward::Venue),
-            "position maintenance margin",
-        )?,
+        initial_margin: initial_margin(exposure_notional, imf, account.max_leverage)?,
+        maintenance_margin: fitting(mul_ratio(position_notional, mmf, Toward::Venue), "position maintenance margin")?,
     })
 }
 
