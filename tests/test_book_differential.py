@@ -29,6 +29,7 @@ from crossbook.reference_book import ReferenceBook, event_tuple, order_tuple
 OWNERS = st.integers(1, 3)
 PRICES = st.integers(95, 105)
 HUGE = 2**62  # two of these at one level overflow its i64 total
+I64_MAX = 2**63 - 1  # any other order at its level overflows the total
 SETTINGS = settings(
     max_examples=200,
     deadline=None,
@@ -126,7 +127,7 @@ def maybe(strategy: st.SearchStrategy[Any], none_weight: int = 1) -> st.SearchSt
     return st.one_of(*([st.none()] * none_weight), strategy)
 
 
-quantities = st.integers(1, 12).map(lambda i: HUGE if i == 12 else i)
+quantities = st.integers(1, 13).map(lambda i: {12: HUGE, 13: I64_MAX}.get(i, i))
 sides = st.sampled_from([cb.Side.Bid, cb.Side.Ask, "Bid", "Ask"])
 stps = maybe(st.sampled_from([*cb.SelfTradePrevention, "RejectMaker", "Allow"]))
 
@@ -165,7 +166,7 @@ amends = st.builds(
     Amend,
     targets,
     maybe(st.integers(94, 106) | st.just("same")),
-    maybe(st.integers(1, 10).map(lambda i: HUGE if i == 10 else i) | relative),
+    maybe(st.integers(1, 11).map(lambda i: {10: HUGE, 11: I64_MAX}.get(i, i)) | relative),
 )
 cancels = st.builds(Cancel, targets)
 cancel_alls = st.builds(CancelAll, OWNERS)

@@ -416,7 +416,7 @@ def test_post_only(make_book: Callable[..., Any]) -> None:
 
 def test_amend_priority(make_book: Callable[..., Any]) -> None:
     book = make_book()
-    book.place("Ask", 110, 1, C)  # 1: an older live order, so no amend below moves the oldest one
+    book.place("Ask", 110, 1, C)  # 1
     for owner in (A, B, C):
         book.place("Bid", 100, 5, owner)  # 2, 3, 4
     assert event_tuple(book.amend(2, quantity=3)) == order_event("Amended", None, "Bid", 2, A, 100, 3)
@@ -448,12 +448,19 @@ def test_amend_moves_the_oldest_live_order(make_book: Callable[..., Any]) -> Non
     assert event_tuple(amended) == order_event("Amended", None, "Bid", 1, A, 99, 5)
     assert book.depth() == ([(101, 5), (99, 5)], [])
     assert orders(book) == [(1, A, "Bid", 99, 5), (2, A, "Bid", 101, 5)]
+    # The oldest again (now order 2), this time growing it; then alone with a dead id issued after it.
+    assert event_tuple(book.amend(2, quantity=6)) == order_event("Amended", None, "Bid", 2, A, 101, 6)
+    book.cancel(1)
+    assert event_tuple(book.amend(2, price=102)) == order_event("Amended", None, "Bid", 2, A, 102, 6)
+    assert (orders(book), book.depth(), book.next_order_id) == ([(2, A, "Bid", 102, 6)], ([(102, 6)], []), 3)
+    assert book.place("Ask", 102, 6, B).status == "Filled"
+    assert len(book) == 0
 
 
 def test_level_total_overflow(make_book: Callable[..., Any]) -> None:
     huge = 2**62
     book = make_book()
-    book.place("Bid", 100, 1, A)  # 1: keeps the amends below away from the oldest live order
+    book.place("Bid", 100, 1, A)  # 1
     assert book.place("Ask", 105, huge, B).status == "New"  # 2
     overflowing = book.place("Ask", 105, huge, C)  # 3: 2**63 would not fit the level's total
     assert events(overflowing) == [

@@ -49,6 +49,11 @@ def world() -> World:
     return World(ex, alice, hedge, bob, alice_order, hedge_order)
 
 
+def untyped(target: World | cb.Exchange) -> Any:
+    """The exchange without its static types, for calls that pass wrong types on purpose."""
+    return target.ex if isinstance(target, World) else target
+
+
 Case = tuple[str, Callable[[World], Any], type[cb.CrossbookError], str]
 
 CASES: list[Case] = [
@@ -203,8 +208,8 @@ CASES: list[Case] = [
     ),
     # --- types ---
     ("bool amount", lambda w: w.ex.deposit(w.alice, "USDC", True), cb.InvalidTypeError, "amount must be .* got bool"),
-    ("None amount", lambda w: w.ex.deposit(w.alice, "USDC", None), cb.InvalidTypeError, "got NoneType"),
-    ("list amount", lambda w: w.ex.withdraw(w.alice, "USDC", [1]), cb.InvalidTypeError, "got list"),
+    ("None amount", lambda w: untyped(w).deposit(w.alice, "USDC", None), cb.InvalidTypeError, "got NoneType"),
+    ("list amount", lambda w: untyped(w).withdraw(w.alice, "USDC", [1]), cb.InvalidTypeError, "got list"),
     (
         "bool quantity",
         lambda w: w.ex.place_order(w.alice, SOL_PERP, "Bid", quantity=True, price="100"),
@@ -213,40 +218,45 @@ CASES: list[Case] = [
     ),
     (
         "list price",
-        lambda w: w.ex.place_order(w.alice, SOL_PERP, "Bid", quantity="1", price=[100]),
+        lambda w: untyped(w).place_order(w.alice, SOL_PERP, "Bid", quantity="1", price=[100]),
         cb.InvalidTypeError,
         "price must be",
     ),
     ("bool subaccount", lambda w: w.ex.deposit(True, "USDC", "1"), cb.InvalidTypeError, "subaccount must be an int"),
-    ("None subaccount", lambda w: w.ex.margin(None), cb.InvalidTypeError, "subaccount must be an int"),
-    ("str subaccount", lambda w: w.ex.balances("0"), cb.InvalidTypeError, "subaccount must be an int"),
-    ("None asset", lambda w: w.ex.deposit(w.alice, None, "1"), cb.InvalidTypeError, "asset must be a str"),
-    ("int owner", lambda w: w.ex.open_account(5), cb.InvalidTypeError, "owner must be a str"),
+    ("None subaccount", lambda w: untyped(w).margin(None), cb.InvalidTypeError, "subaccount must be an int"),
+    ("str subaccount", lambda w: untyped(w).balances("0"), cb.InvalidTypeError, "subaccount must be an int"),
+    ("None asset", lambda w: untyped(w).deposit(w.alice, None, "1"), cb.InvalidTypeError, "asset must be a str"),
+    ("int owner", lambda w: untyped(w).open_account(5), cb.InvalidTypeError, "owner must be a str"),
     (
         "list order id",
-        lambda w: w.ex.cancel_order(w.alice, "SOL_USDC", [w.alice_order]),
+        lambda w: untyped(w).cancel_order(w.alice, "SOL_USDC", [w.alice_order]),
         cb.InvalidTypeError,
         "order_id",
     ),
-    ("None order id", lambda w: w.ex.cancel_order(w.alice, "SOL_USDC", None), cb.InvalidTypeError, "order_id"),
+    ("None order id", lambda w: untyped(w).cancel_order(w.alice, "SOL_USDC", None), cb.InvalidTypeError, "order_id"),
     ("bool order id", lambda w: w.ex.cancel_order(w.alice, "SOL_USDC", True), cb.InvalidTypeError, "order_id"),
-    ("float leverage", lambda w: w.ex.set_max_leverage(w.alice, 5.0), cb.InvalidTypeError, "leverage must be an int"),
+    (
+        "float leverage",
+        lambda w: untyped(w).set_max_leverage(w.alice, 5.0),
+        cb.InvalidTypeError,
+        "leverage must be an int",
+    ),
     ("bool leverage", lambda w: w.ex.set_max_leverage(w.alice, True), cb.InvalidTypeError, "leverage must be an int"),
-    ("float time", lambda w: w.ex.advance_to(2000.0), cb.InvalidTypeError, "time_ms must be an int"),
-    ("bool switch", lambda w: w.ex.set_auto_lend(w.alice, 1), cb.InvalidTypeError, "auto_lend must be a bool"),
+    ("float time", lambda w: untyped(w).advance_to(2000.0), cb.InvalidTypeError, "time_ms must be an int"),
+    ("bool switch", lambda w: untyped(w).set_auto_lend(w.alice, 1), cb.InvalidTypeError, "auto_lend must be a bool"),
     (
         "int post_only",
-        lambda w: w.ex.place_order(w.alice, SOL_PERP, "Bid", quantity="1", price="100", post_only=1),
+        lambda w: untyped(w).place_order(w.alice, SOL_PERP, "Bid", quantity="1", price="100", post_only=1),
         cb.InvalidTypeError,
         "post_only",
     ),
     (
         "str client id",
-        lambda w: w.ex.place_order(w.alice, SOL_PERP, "Bid", quantity="1", price="100", client_id="x"),
+        lambda w: untyped(w).place_order(w.alice, SOL_PERP, "Bid", quantity="1", price="100", client_id="x"),
         cb.InvalidTypeError,
         "client_id",
     ),
-    ("list stress", lambda w: w.ex.stress(w.alice, [SOL_PERP]), cb.InvalidTypeError, "prices must be a dict"),
+    ("list stress", lambda w: untyped(w).stress(w.alice, [SOL_PERP]), cb.InvalidTypeError, "prices must be a dict"),
     ("bool depth levels", lambda w: w.ex.depth(SOL_PERP, True), cb.InvalidTypeError, "levels"),
     (
         "unknown side",
@@ -305,9 +315,7 @@ CASES: list[Case] = [
     # --- contradictory orders ---
     (
         "quantity and quote_quantity",
-        lambda w: w.ex.place_order(
-            w.alice, "SOL_USDC", "Bid", order_type="Market", quantity="1", quote_quantity="100"
-        ),
+        lambda w: w.ex.place_order(w.alice, "SOL_USDC", "Bid", order_type="Market", quantity="1", quote_quantity="100"),
         cb.InvalidOrderError,
         "exactly one of quantity and quote_quantity",
     ),
@@ -485,6 +493,6 @@ def test_messages_name_the_expected_values() -> None:
     with pytest.raises(ValueError, match="USDC"):
         ex.deposit(sub, "USDC", "0.0000001")
     with pytest.raises(TypeError, match="amount"):
-        ex.deposit(sub, "USDC", None)
+        untyped(ex).deposit(sub, "USDC", None)
     with pytest.raises(PermissionError, match="different owners"):
         ex.transfer(sub, ex.open_account("b"), "USDC", "1")

@@ -8,7 +8,7 @@ input. A :class:`Runner` applies them and keeps two independent views of the sta
 
 - a ledger of every subaccount's holdings rebuilt from the events alone (deposits, withdrawals, transfers,
   fills with their fees and realized PnL), and
-- the prices it set, for the plain-Python reference of SPEC §4–5 in :func:`reference_margin`.
+- the prices it set, for the plain-Python reference of SPEC §4-5 in :func:`reference_margin`.
 
 Properties: (a) conservation — after every command each asset of ``audit()`` is ``balanced``,
 ``held + fees + liquidation fund + PnL clearing == deposits - withdrawals`` holds, and the event ledger,
@@ -26,7 +26,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -153,7 +153,7 @@ def commands(draw: st.DrawFn) -> Command:
             )
         )
     )
-    if kind == "deposit" or kind == "withdraw":
+    if kind in {"deposit", "withdraw"}:
         asset, amount = draw(asset_amounts())
         return (kind, draw(maybe_unknown_subaccount), asset, amount)
     if kind == "transfer":
@@ -198,6 +198,7 @@ STRESS = [
 ]
 configs = st.sampled_from(("default", "zero_fee"))
 
+WRONG_TYPE: Any = None  # an argument of the wrong type, passed on purpose
 # Misuse that must raise: each takes (exchange, subaccount).
 BAD_CALLS: tuple[Callable[[cb.Exchange, int], Any], ...] = (
     lambda ex, sub: ex.deposit(sub, "DOGE", "1"),
@@ -207,7 +208,7 @@ BAD_CALLS: tuple[Callable[[cb.Exchange, int], Any], ...] = (
     lambda ex, sub: ex.place_order(sub, "SOL_USDC", "Bid", order_type="Market", quantity="1", quote_quantity="1"),
     lambda ex, sub: ex.place_order(sub, "SOL_USDC", "Bid", quantity="1", price="100", reduce_only=True),
     lambda ex, sub: ex.deposit(sub, "USDC", True),
-    lambda ex, sub: ex.withdraw(sub, "USDC", None),
+    lambda ex, sub: ex.withdraw(sub, "USDC", WRONG_TYPE),
     lambda ex, sub: ex.set_index_price("USDC", "1"),
     lambda ex, sub: ex.set_mark_price("SOL_USDC", "100"),
     lambda ex, sub: ex.advance_to(ex.time_ms - 1),
@@ -276,7 +277,7 @@ class Runner:
                 for side, sign in (("Bid", -1), ("Ask", 1)):
                     price = (center * (1000 + sign * permille) / 1000).quantize(spec.tick_size)
                     result = self.ex.place_order(2, market, side, quantity=size, price=price)
-                    assert result.status == "New", (market, side, result)
+                    assert result.status == "New" and result.order_id is not None, (market, side, result)
                     self.issued[market].append(result.order_id)
         self._record(self.ex.events())
 
@@ -410,7 +411,9 @@ class Runner:
             return self.marks[market]
         spec = self.config.market(market)
         index = self.index.get(spec.base)
-        return Decimal(0) if index is None else (index / spec.tick_size).to_integral_value("ROUND_FLOOR") * spec.tick_size
+        if index is None:
+            return Decimal(0)
+        return (index / spec.tick_size).to_integral_value(ROUND_FLOOR) * spec.tick_size
 
     def snapshot(self) -> dict[int, tuple[Any, ...]]:
         return {sub: (self.ex.balances(sub), self.ex.positions(sub), self.ex.margin(sub)) for sub in SUBACCOUNTS}
@@ -577,7 +580,7 @@ def test_state_hash_tells_different_states_apart(sequence: list[Command]) -> Non
 
 @dataclass(frozen=True)
 class ReferenceMargin:
-    """SPEC §4–5 for one subaccount, amounts in USDC atoms; ``*_terms`` count the roundings through an
+    """SPEC §4-5 for one subaccount, amounts in USDC atoms; ``*_terms`` count the roundings through an
     f64 ratio (a haircut weight or a margin fraction) behind each amount."""
 
     net_equity: int
@@ -607,7 +610,7 @@ def _initial(notional_atoms: int, function: MarginFunction, leverage: int) -> in
 
 
 def reference_margin(runner: Runner, sub: int, holdings: dict[str, Decimal]) -> ReferenceMargin:
-    """SPEC §4–5 in exact arithmetic (``Fraction``; the curves from the ``Config`` in 34-digit ``Decimal``,
+    """SPEC §4-5 in exact arithmetic (``Fraction``; the curves from the ``Config`` in 34-digit ``Decimal``,
     whose ``sqrt`` stands in for ``math.sqrt``), with the engine's documented rounding: collateral and values
     down, liabilities and requirements up, the leverage floor applied exactly."""
     config = runner.config
@@ -729,8 +732,12 @@ def test_margin_scan_matches_the_reference(config_name: str, sequence: list[Comm
     runner = Runner(config_name)
     check_against_reference(runner)
     for command in sequence:
-        runner.apply(command)
+        outcome = runner.apply(command)
         check_against_reference(runner)
+        if outcome.price_move and outcome.refused is None:
+            # The venue's scan after a price update is the one liquidatable() reports.
+            mask = runner.ex.margin_scan()["liquidatable"]
+            assert sorted(runner.ex.liquidatable()) == [sub for sub in SUBACCOUNTS if mask[sub]], command
 
 
 def test_reference_reproduces_the_spec_examples() -> None:

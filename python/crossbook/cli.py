@@ -11,8 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from crossbook import __version__
-from crossbook.bench import run_book_benchmark
-from crossbook.bench.exchange import run_exchange_benchmark
+from crossbook.bench import run_book_benchmark, run_exchange_benchmark, run_margin_benchmark
 
 
 def _bench(arguments: argparse.Namespace) -> int:
@@ -24,6 +23,8 @@ def _bench(arguments: argparse.Namespace) -> int:
     print(result.table())
     print()
     print(run_exchange_benchmark(orders=arguments.orders, repeats=arguments.repeats).table())
+    print()
+    print(run_margin_benchmark(accounts=arguments.accounts, repeats=arguments.repeats).table())
     return 0
 
 
@@ -42,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
         help="operations for the slow pure-Python baseline, run once (default 5,000)",
     )
     bench.add_argument("--orders", type=int, default=100_000, help="Exchange.place_order calls (default 100,000)")
+    bench.add_argument(
+        "--accounts", type=int, default=1_000_000, help="subaccounts in the margin scan (default 1,000,000)"
+    )
     bench.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
     bench.set_defaults(run=_bench)
     return parser
@@ -49,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    for name in ("operations", "reference_operations", "orders", "repeats"):
+    for name in ("operations", "reference_operations", "orders", "accounts", "repeats"):
         if getattr(arguments, name, 1) < 1:
             print(f"crossbook: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2

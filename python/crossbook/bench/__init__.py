@@ -7,6 +7,17 @@ process and reports medians over repeats and their ratios, because shared machin
 from __future__ import annotations
 
 from crossbook.bench.book import BookBenchmark, run_book_benchmark
+from crossbook.bench.exchange import ExchangeBenchmark, run_exchange_benchmark
+from crossbook.bench.margin import MarginBenchmark, run_margin_benchmark
 from crossbook.bench.report import Measurement, format_table
 
-__all__ = ["BookBenchmark", "Measurement", "format_table", "run_book_benchmark"]
+__all__ = [
+    "BookBenchmark",
+    "ExchangeBenchmark",
+    "MarginBenchmark",
+    "Measurement",
+    "format_table",
+    "run_book_benchmark",
+    "run_exchange_benchmark",
+    "run_margin_benchmark",
+]

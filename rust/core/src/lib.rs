@@ -8,6 +8,9 @@
 //! Modules:
 //! - [`types`]: ids, sides, order parameters and the units they are counted in.
 //! - [`book`]: a price-time priority order book for one market, with its events.
+//! - [`exchange`]: the venue — accounts, spot and perpetual trading, pre-trade margin, audit.
+//! - [`risk`]: collateral haircuts, IMF/MMF, the vectorized margin scan, liquidation prices.
+//! - [`decimal`]: exact decimal strings to integer counts of a unit, and back.
 //! - [`workload`]: the seeded, standard order-book workload that benchmarks run.
 //! - [`error`]: errors for misuse (trading outcomes are events, not errors).
 
