@@ -1,5 +1,6 @@
 """Type stubs of the compiled extension ``crossbook._core`` (checked against it by the tests)."""
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, final
 
@@ -277,5 +278,6 @@ def margin_scan(
     open_asks: npt.NDArray[np.int64],
     max_leverage: npt.NDArray[np.uint32],
     quote_unit: int,
+    out: Mapping[str, npt.NDArray[Any]] | None = None,
 ) -> _Columns:
     """Net equity, requirements, ratios and liquidatable mask of every account (``crossbook.risk``)."""

@@ -88,8 +88,13 @@ def margin_scan(
     open_asks: Int64Array,
     max_leverage: npt.NDArray[np.uint32],
     quote_unit: int = 10**6,
+    out: MarginScan | None = None,
 ) -> MarginScan:
     """Margin of every account, computed in Rust; see the module docs for the arguments.
+
+    With ``out`` (from :func:`margin_scan_output`), the results are written into those arrays and
+    ``out`` is returned: a venue rescanning after every price update reuses them and touches no
+    fresh memory.
 
     The state columns are borrowed without copying, so they must have exactly the dtypes above and
     be C-contiguous. Raises :class:`~crossbook.exceptions.InvalidTypeError` for a wrong dtype or
@@ -119,8 +124,22 @@ def margin_scan(
         open_asks=open_asks,
         max_leverage=max_leverage,
         quote_unit=quote_unit,
+        out=out,
     )
     return cast(MarginScan, result)
+
+
+def margin_scan_output(accounts: int) -> MarginScan:
+    """Output arrays for ``margin_scan(..., out=...)``, one row per account."""
+    return MarginScan(
+        net_equity=np.zeros(accounts, np.int64),
+        initial_margin=np.zeros(accounts, np.int64),
+        maintenance_margin=np.zeros(accounts, np.int64),
+        imr=np.zeros(accounts, np.float64),
+        mmr=np.zeros(accounts, np.float64),
+        margin_fraction=np.zeros(accounts, np.float64),
+        liquidatable=np.zeros(accounts, np.bool_),
+    )
 
 
 def margin_scan_numpy(
@@ -252,4 +271,4 @@ def _round_product(amount: Int64Array, ratio: Float64Array, *, up: bool) -> Int6
     return (whole + bump).astype(np.int64)
 
 
-__all__ = ["RATIO_SLACK", "MarginScan", "margin_scan", "margin_scan_numpy"]
+__all__ = ["RATIO_SLACK", "MarginScan", "margin_scan", "margin_scan_numpy", "margin_scan_output"]

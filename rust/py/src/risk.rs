@@ -8,10 +8,10 @@
 //! penalty 0 also weighs 1 at every size). The scan runs with the GIL released.
 
 use crossbook_core::risk::{
-    self, AssetRisk, Columns, Fraction, Haircut, MarketRisk, RiskError, RiskParams, ScanResult,
+    self, AssetRisk, Columns, Fraction, Haircut, MarketRisk, RiskError, RiskParams, ScanOutput, ScanResult,
 };
 use numpy::ndarray::Dimension;
-use numpy::{Element, PyArray, PyArray1, PyArrayMethods, PyReadonlyArray, PyUntypedArrayMethods};
+use numpy::{Element, PyArray, PyArray1, PyArrayMethods, PyReadonlyArray, PyReadwriteArray1, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -34,7 +34,7 @@ pub fn risk_error(error: RiskError) -> PyErr {
 #[pyo3(signature = (
     *, asset_price, asset_unit, haircut_base, haircut_penalty, borrow_imf_base, borrow_imf_factor,
     borrow_mmf_base, borrow_mmf_factor, mark, notional_per_tick_lot, imf_base, imf_factor, mmf_base,
-    mmf_factor, holdings, net_qty, net_cost, open_bids, open_asks, max_leverage, quote_unit
+    mmf_factor, holdings, net_qty, net_cost, open_bids, open_asks, max_leverage, quote_unit, out=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn margin_scan<'py>(
@@ -60,6 +60,7 @@ fn margin_scan<'py>(
     open_asks: &Bound<'py, PyAny>,
     max_leverage: &Bound<'py, PyAny>,
     quote_unit: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let price = per_item::<i64>(asset_price, "asset_price", "int64", None)?;
     let per_asset = Some(("asset", price.len()));
@@ -132,8 +133,40 @@ fn margin_scan<'py>(
         open_asks: contiguous(&open_asks, "open_asks")?,
         max_leverage: contiguous(&max_leverage, "max_leverage")?,
     };
-    let result = py.detach(|| risk::scan(&params, &columns)).map_err(risk_error)?;
-    into_dict(py, result)
+    let Some(out) = out else {
+        let result = py.detach(|| risk::scan(&params, &columns)).map_err(risk_error)?;
+        return into_dict(py, result);
+    };
+    let mut net_equity = output::<i64>(out, "net_equity", "int64")?;
+    let mut initial_margin = output::<i64>(out, "initial_margin", "int64")?;
+    let mut maintenance_margin = output::<i64>(out, "maintenance_margin", "int64")?;
+    let mut imr = output::<f64>(out, "imr", "float64")?;
+    let mut mmr = output::<f64>(out, "mmr", "float64")?;
+    let mut margin_fraction = output::<f64>(out, "margin_fraction", "float64")?;
+    let mut liquidatable = output::<bool>(out, "liquidatable", "bool")?;
+    let writable = |name: &str| InvalidArgumentError::new_err(format!("out[{name:?}] must be a C-contiguous array"));
+    let output = ScanOutput {
+        net_equity: net_equity.as_slice_mut().map_err(|_| writable("net_equity"))?,
+        initial_margin: initial_margin.as_slice_mut().map_err(|_| writable("initial_margin"))?,
+        maintenance_margin: maintenance_margin.as_slice_mut().map_err(|_| writable("maintenance_margin"))?,
+        imr: imr.as_slice_mut().map_err(|_| writable("imr"))?,
+        mmr: mmr.as_slice_mut().map_err(|_| writable("mmr"))?,
+        margin_fraction: margin_fraction.as_slice_mut().map_err(|_| writable("margin_fraction"))?,
+        liquidatable: liquidatable.as_slice_mut().map_err(|_| writable("liquidatable"))?,
+    };
+    py.detach(|| risk::scan_into(&params, &columns, output)).map_err(risk_error)?;
+    Ok(out.clone())
+}
+
+/// A writable 1-D output column `out[name]` of exactly this dtype.
+fn output<'py, T: Element>(out: &Bound<'py, PyDict>, name: &str, dtype: &str) -> PyResult<PyReadwriteArray1<'py, T>> {
+    let value = out
+        .get_item(name)?
+        .ok_or_else(|| InvalidArgumentError::new_err(format!("out has no {name:?} column (see margin_scan_output)")))?;
+    let array = value
+        .cast::<PyArray1<T>>()
+        .map_err(|_| InvalidTypeError::new_err(format!("out[{name:?}] must be a 1-D numpy array of {dtype}")))?;
+    array.try_readwrite().map_err(|_| InvalidArgumentError::new_err(format!("out[{name:?}] is borrowed elsewhere")))
 }
 
 fn fractions(base: Vec<f64>, factor: Vec<f64>) -> Vec<Fraction> {

@@ -42,7 +42,7 @@ mod tests;
 
 pub use curves::{Fraction, Haircut};
 pub use liquidation::liquidation_price;
-pub use scan::{scan, Columns, ScanResult};
+pub use scan::{scan, scan_into, Columns, ScanOutput, ScanResult};
 
 use rounding::{mul_div, mul_ratio, Toward};
 
@@ -269,6 +269,7 @@ struct Totals {
 }
 
 impl Totals {
+    #[inline]
     fn add_holding(
         &mut self,
         asset: &AssetRisk,
@@ -296,6 +297,7 @@ impl Totals {
         Ok(())
     }
 
+    #[inline]
     fn add_position(&mut self, terms: &PositionTerms) {
         self.unrealized_pnl += terms.unrealized_pnl;
         self.exposure += i128::from(terms.exposure_notional);
@@ -346,6 +348,7 @@ struct PositionTerms {
     maintenance_margin: i64,
 }
 
+#[inline]
 fn position_terms(
     market: &MarketRisk,
     account: &AccountState<'_>,
@@ -376,6 +379,7 @@ fn position_terms(
 
 /// `quantity * mark * notional_per_tick_lot` in quote atoms (`quantity >= 0`). The factors are
 /// non-negative, so a product that overflows an `i64` on the way cannot come back into range.
+#[inline]
 fn notional(market: &MarketRisk, quantity: i128, name: &'static str) -> Result<i64, RiskError> {
     let atoms = i64::try_from(quantity)
         .ok()
@@ -385,6 +389,7 @@ fn notional(market: &MarketRisk, quantity: i128, name: &'static str) -> Result<i
 }
 
 /// `ceil(notional * max(fraction, 1 / max_leverage))`, the leverage term exactly.
+#[inline]
 fn initial_margin(notional: i64, fraction: f64, max_leverage: u32) -> Result<i64, RiskError> {
     let by_size = fitting(mul_ratio(notional, fraction, Toward::Venue), "initial margin")?;
     // by_size >= notional / max_leverage (checked without a division) makes the leverage term moot.
@@ -396,6 +401,7 @@ fn initial_margin(notional: i64, fraction: f64, max_leverage: u32) -> Result<i64
 }
 
 /// The amount, or an overflow error naming it.
+#[inline]
 fn fitting(amount: Option<i64>, name: &'static str) -> Result<i64, RiskError> {
     match amount {
         Some(amount) => Ok(amount),

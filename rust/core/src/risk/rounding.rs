@@ -27,6 +27,7 @@ pub(super) enum Toward {
 
 /// `amount * ratio` in whole atoms (`amount >= 0`), rounded as the module docs say; `None` when
 /// `ratio` is negative or not finite, or when the result does not fit an `i64`.
+#[inline]
 pub(super) fn mul_ratio(amount: i64, ratio: f64, toward: Toward) -> Option<i64> {
     if !(ratio.is_finite() && ratio >= 0.0) {
         return None;
@@ -56,6 +57,7 @@ pub(super) fn mul_ratio(amount: i64, ratio: f64, toward: Toward) -> Option<i64> 
 /// exact one is within its allowance of `k` (the answer is `k` either way); a fractional part
 /// farther than `x * 2^-48` from both neighbours means the exact product has the same floor and is
 /// beyond its allowance (the strict rounding applies). `None` otherwise.
+#[inline]
 fn round_in_f64(amount: i64, ratio: f64, toward: Toward) -> Option<i64> {
     const F64_FAST_BELOW: f64 = 1_125_899_906_842_624.0; // 2^50
     const CLEARANCE: f64 = 1.0 / 281_474_976_710_656.0; // 2^-48

@@ -74,8 +74,20 @@ impl ScanResult {
         }
     }
 
-    fn rows(&mut self) -> Rows<'_> {
-        Rows {
+    /// Resizes every column to `accounts` rows, keeping the buffers (for [`scan_into`] reuse).
+    pub fn resize(&mut self, accounts: usize) {
+        self.net_equity.resize(accounts, 0);
+        self.initial_margin.resize(accounts, 0);
+        self.maintenance_margin.resize(accounts, 0);
+        self.imr.resize(accounts, 0.0);
+        self.mmr.resize(accounts, 0.0);
+        self.margin_fraction.resize(accounts, 0.0);
+        self.liquidatable.resize(accounts, false);
+    }
+
+    /// The columns as a [`ScanOutput`].
+    pub fn output(&mut self) -> ScanOutput<'_> {
+        ScanOutput {
             net_equity: &mut self.net_equity,
             initial_margin: &mut self.initial_margin,
             maintenance_margin: &mut self.maintenance_margin,
@@ -87,23 +99,50 @@ impl ScanResult {
     }
 }
 
-/// A block of consecutive rows of a [`ScanResult`], for one thread to fill.
-struct Rows<'a> {
-    net_equity: &'a mut [i64],
-    initial_margin: &'a mut [i64],
-    maintenance_margin: &'a mut [i64],
-    imr: &'a mut [f64],
-    mmr: &'a mut [f64],
-    margin_fraction: &'a mut [f64],
-    liquidatable: &'a mut [bool],
+/// Where a scan writes: one slice per result column, all `accounts` long (a [`ScanResult`]'s
+/// vectors, or caller-owned buffers reused across scans so no fresh memory is touched).
+#[derive(Debug)]
+pub struct ScanOutput<'a> {
+    pub net_equity: &'a mut [i64],
+    pub initial_margin: &'a mut [i64],
+    pub maintenance_margin: &'a mut [i64],
+    pub imr: &'a mut [f64],
+    pub mmr: &'a mut [f64],
+    pub margin_fraction: &'a mut [f64],
+    pub liquidatable: &'a mut [bool],
 }
 
-impl<'a> Rows<'a> {
-    fn len(&self) -> usize {
+impl<'a> ScanOutput<'a> {
+    /// Rows (the length of `net_equity`).
+    #[must_use]
+    pub fn len(&self) -> usize {
         self.net_equity.len()
     }
 
-    fn split_at(self, middle: usize) -> (Rows<'a>, Rows<'a>) {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.net_equity.is_empty()
+    }
+
+    fn check_lengths(&self, accounts: usize) -> Result<(), RiskError> {
+        let lengths = [
+            ("net_equity", self.net_equity.len()),
+            ("initial_margin", self.initial_margin.len()),
+            ("maintenance_margin", self.maintenance_margin.len()),
+            ("imr", self.imr.len()),
+            ("mmr", self.mmr.len()),
+            ("margin_fraction", self.margin_fraction.len()),
+            ("liquidatable", self.liquidatable.len()),
+        ];
+        match lengths.iter().find(|&&(_, length)| length != accounts) {
+            Some((name, length)) => Err(RiskError::Shape(format!(
+                "output {name} has {length} entries, expected one per account ({accounts})"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn split_at(self, middle: usize) -> (ScanOutput<'a>, ScanOutput<'a>) {
         let (net_equity, net_equity_rest) = self.net_equity.split_at_mut(middle);
         let (initial_margin, initial_margin_rest) = self.initial_margin.split_at_mut(middle);
         let (maintenance_margin, maintenance_margin_rest) = self.maintenance_margin.split_at_mut(middle);
@@ -112,8 +151,8 @@ impl<'a> Rows<'a> {
         let (margin_fraction, margin_fraction_rest) = self.margin_fraction.split_at_mut(middle);
         let (liquidatable, liquidatable_rest) = self.liquidatable.split_at_mut(middle);
         (
-            Rows { net_equity, initial_margin, maintenance_margin, imr, mmr, margin_fraction, liquidatable },
-            Rows {
+            ScanOutput { net_equity, initial_margin, maintenance_margin, imr, mmr, margin_fraction, liquidatable },
+            ScanOutput {
                 net_equity: net_equity_rest,
                 initial_margin: initial_margin_rest,
                 maintenance_margin: maintenance_margin_rest,
@@ -143,17 +182,28 @@ impl<'a> Rows<'a> {
 /// column whose length is not `accounts × assets` or `accounts × markets`, and
 /// [`RiskError::Account`] wrapping the first account's error (leverage 0, negative orders, overflow).
 pub fn scan(params: &RiskParams, columns: &Columns<'_>) -> Result<ScanResult, RiskError> {
+    let mut result = ScanResult::zeroed(columns.max_leverage.len());
+    scan_into(params, columns, result.output())?;
+    Ok(result)
+}
+
+/// [`scan`] into existing buffers, one slice per column, each `accounts` long.
+///
+/// # Errors
+/// As [`scan`], plus [`RiskError::Shape`] naming an output slice of the wrong length.
+pub fn scan_into(params: &RiskParams, columns: &Columns<'_>, output: ScanOutput<'_>) -> Result<(), RiskError> {
     let accounts = columns.max_leverage.len();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    scan_in_blocks(params, columns, cores.min(accounts / MIN_ACCOUNTS_PER_THREAD).max(1))
+    scan_in_blocks(params, columns, output, cores.min(accounts / MIN_ACCOUNTS_PER_THREAD).max(1))
 }
 
 /// [`scan`] split into `threads` blocks (at least one).
 pub(super) fn scan_in_blocks(
     params: &RiskParams,
     columns: &Columns<'_>,
+    output: ScanOutput<'_>,
     threads: usize,
-) -> Result<ScanResult, RiskError> {
+) -> Result<(), RiskError> {
     params.validate()?;
     let accounts = columns.max_leverage.len();
     let assets = params.assets.len();
@@ -164,15 +214,14 @@ pub(super) fn scan_in_blocks(
     check_column("open_bids", columns.open_bids.len(), accounts, markets, "market")?;
     check_column("open_asks", columns.open_asks.len(), accounts, markets, "market")?;
 
-    let mut result = ScanResult::zeroed(accounts);
+    output.check_lengths(accounts)?;
     let block = accounts.div_ceil(threads.max(1)).max(1);
     if block >= accounts {
-        scan_block(params, columns, 0, result.rows())?;
-        return Ok(result);
+        return scan_block(params, columns, 0, output);
     }
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
-        let mut rest = result.rows();
+        let mut rest = output;
         for start in (0..accounts).step_by(block) {
             let (rows, tail) = rest.split_at(block.min(accounts - start));
             handles.push(scope.spawn(move || scan_block(params, columns, start, rows)));
@@ -182,8 +231,7 @@ pub(super) fn scan_in_blocks(
         handles
             .into_iter()
             .try_for_each(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-    })?;
-    Ok(result)
+    })
 }
 
 fn check_column(name: &str, length: usize, accounts: usize, per_account: usize, per: &str) -> Result<(), RiskError> {
@@ -196,7 +244,12 @@ fn check_column(name: &str, length: usize, accounts: usize, per_account: usize, 
     }
 }
 
-fn scan_block(params: &RiskParams, columns: &Columns<'_>, first: usize, mut rows: Rows<'_>) -> Result<(), RiskError> {
+fn scan_block(
+    params: &RiskParams,
+    columns: &Columns<'_>,
+    first: usize,
+    mut rows: ScanOutput<'_>,
+) -> Result<(), RiskError> {
     let assets = params.assets.len();
     let markets = params.markets.len();
     for row in 0..rows.len() {

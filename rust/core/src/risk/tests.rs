@@ -7,6 +7,13 @@
 
 use super::liquidation::HealthCurve;
 use super::scan::scan_in_blocks;
+
+/// A scan split into `threads` blocks, into a fresh result.
+fn scan_blocks(params: &RiskParams, columns: &Columns<'_>, threads: usize) -> Result<ScanResult, RiskError> {
+    let mut result = ScanResult::default();
+    result.resize(columns.max_leverage.len());
+    scan_in_blocks(params, columns, result.output(), threads).map(|()| result)
+}
 use super::*;
 
 const USDC: i64 = 1_000_000;
@@ -470,9 +477,9 @@ fn scan_equals_account_margin_for_any_split_across_threads() {
     let params = example_params();
     let accounts = many_accounts(70_001);
     let columns = OwnedColumns::from_accounts(&accounts);
-    let single = scan_in_blocks(&params, &columns.view(), 1).unwrap();
+    let single = scan_blocks(&params, &columns.view(), 1).unwrap();
     for threads in [2, 3, 8] {
-        assert_eq!(scan_in_blocks(&params, &columns.view(), threads).unwrap(), single, "{threads} threads");
+        assert_eq!(scan_blocks(&params, &columns.view(), threads).unwrap(), single, "{threads} threads");
     }
     assert_eq!(scan(&params, &columns.view()).unwrap(), single);
     for (row, account) in accounts.iter().enumerate() {
@@ -496,7 +503,7 @@ fn scan_reports_the_lowest_failing_account_for_any_split() {
     columns.max_leverage[45_000] = 0;
     columns.open_asks[2 * 30_000 + 1] = -4;
     for threads in [1, 2, 5] {
-        let error = scan_in_blocks(&params, &columns.view(), threads).unwrap_err();
+        let error = scan_blocks(&params, &columns.view(), threads).unwrap_err();
         assert!(
             matches!(&error, RiskError::Account { index: 30_000, source } if matches!(**source, RiskError::InvalidValue(_)))
         );
@@ -639,7 +646,7 @@ mod properties {
         #[test]
         fn scan_equals_account_margin_row_by_row((params, accounts) in params_and_accounts(0..12), threads in 1usize..4) {
             let columns = OwnedColumns::from_accounts(&accounts);
-            let scanned = scan_in_blocks(&params, &columns.view(), threads);
+            let scanned = scan_blocks(&params, &columns.view(), threads);
             let rows: Result<Vec<Margin>, RiskError> =
                 accounts.iter().map(|account| account_margin(&params, &account.state())).collect();
             match (scanned, rows) {
@@ -810,7 +817,7 @@ mod properties {
             let _ = liquidation_price(&params, &account.state(), 0);
             let _ = liquidation_price(&params, &account.state(), 1);
             let columns = OwnedColumns::from_accounts(&[account.clone(), account]);
-            let _ = scan_in_blocks(&params, &columns.view(), 2);
+            let _ = scan_blocks(&params, &columns.view(), 2);
         }
     }
 }
