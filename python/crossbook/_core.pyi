@@ -278,6 +278,6 @@ def margin_scan(
     open_asks: npt.NDArray[np.int64],
     max_leverage: npt.NDArray[np.uint32],
     quote_unit: int,
-    out: Mapping[str, npt.NDArray[Any]] | None = None,
+    out: Mapping[str, Any] | None = None,
 ) -> _Columns:
     """Net equity, requirements, ratios and liquidatable mask of every account (``crossbook.risk``)."""
