@@ -216,6 +216,8 @@ pub struct Engine {
     book_events: Vec<crate::book::Event>,
     /// Reused buffers for the pre-trade what-if.
     what_if: Scenario,
+    /// Reused result buffers of the scan run after every price update.
+    last_scan: ScanResult,
 }
 
 /// `ceil(value × rate_e8 / 10^8)`: a fee rounded toward the venue.
@@ -312,6 +314,7 @@ impl Engine {
             liquidatable: Vec::new(),
             book_events: Vec::new(),
             what_if: Scenario::default(),
+            last_scan: ScanResult::default(),
             spec,
         })
     }
@@ -700,12 +703,17 @@ impl Engine {
     }
 
     fn rescan(&mut self) -> Result<(), ExchangeError> {
-        let result = self.scan()?;
-        self.liquidatable = (0..self.accounts.len())
-            .filter(|&account| result.liquidatable[account])
-            .map(|account| AccountId::try_from(account).expect("account ids fit u32"))
-            .collect();
-        Ok(())
+        let mut result = std::mem::take(&mut self.last_scan);
+        result.resize(self.accounts.len());
+        let scanned = risk::scan_into(&self.risk, &self.accounts.columns(), result.output());
+        if scanned.is_ok() {
+            self.liquidatable = (0..self.accounts.len())
+                .filter(|&account| result.liquidatable[account])
+                .map(|account| AccountId::try_from(account).expect("account ids fit u32"))
+                .collect();
+        }
+        self.last_scan = result;
+        Ok(scanned?)
     }
 
     // ----- risk views ----------------------------------------------------------------------------
