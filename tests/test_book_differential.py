@@ -93,7 +93,8 @@ class Amend:
             if not isinstance(given, str):
                 return given
             base = 5 if current is None else current
-            return {"same": base, "less": max(base - 1, 1), "more": base + 1}[given]
+            # In range: out-of-range values are misuse, tested in test_book_bad_input.
+            return {"same": base, "less": max(base - 1, 1), "more": min(base + 1, I64_MAX)}[given]
 
         return (
             order_id,

@@ -433,15 +433,6 @@ def test_trading_rejects_are_results_not_exceptions() -> None:
     assert (event["kind"], event["reason"]) == ("OrderRejected", "NoPrice")
 
 
-NEGATIVE_ID_BUG = pytest.mark.xfail(
-    reason="bug: a negative or too-large subaccount id (or order id / leverage beyond 64 bits) raises a bare "
-    "OverflowError from the PyO3 conversion instead of a CrossbookError (UnknownAccountError / "
-    "InvalidArgumentError)",
-    strict=True,
-)
-
-
-@NEGATIVE_ID_BUG
 @pytest.mark.parametrize(
     "call",
     [
@@ -456,7 +447,6 @@ def test_out_of_range_subaccount_ids_are_unknown_accounts(world: World, call: Ca
     _check_refused(world, call, cb.UnknownAccountError, "subaccount")
 
 
-@NEGATIVE_ID_BUG
 @pytest.mark.parametrize(
     "call",
     [
@@ -472,11 +462,6 @@ def test_huge_integers_are_crossbook_errors(world: World, call: Callable[[World]
     assert world.ex.state_hash() == before
 
 
-@pytest.mark.xfail(
-    reason="bug: stress() accepts a price for the settlement asset (USDC = 1 by SPEC §4, and set_index_price "
-    "refuses it) and values USDC at that price: {'USDC': '2'} doubles the collateral",
-    strict=True,
-)
 def test_stress_refuses_a_settlement_asset_price(world: World) -> None:
     _check_refused(world, lambda w: w.ex.stress(w.alice, {"USDC": "2"}), cb.InvalidArgumentError, "USDC")
 

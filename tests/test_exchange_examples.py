@@ -344,12 +344,6 @@ def test_spot_order_beyond_the_free_balance_is_rejected_as_a_result(zero_fee: cb
     assert event["reason"] == "InsufficientBalance"
 
 
-@pytest.mark.xfail(
-    reason="bug: a spot buy locks notional + ceil(fee on the whole notional) but pays the fee rounded up on "
-    "each fill, so filling against several makers spends more than it locked and leaves a negative (borrowed) "
-    "USDC balance on an account that never borrowed",
-    strict=True,
-)
 def test_spot_buy_never_spends_more_than_it_locked() -> None:
     ex = cb.Exchange()  # taker fee 0.0005
     buyer, seller = ex.open_account("buyer"), ex.open_account("seller")
@@ -541,12 +535,6 @@ def test_margin_scan_agrees_with_margin_and_liquidatable_follows_the_mark(zero_f
     check([])
 
 
-@pytest.mark.xfail(
-    reason="bug: Engine::transfer computes the destination's new holding before debiting the source, so a "
-    "transfer from a subaccount to itself credits the amount without debiting it (money is minted and "
-    "audit() is no longer balanced)",
-    strict=True,
-)
 def test_transfer_to_itself_creates_nothing() -> None:
     ex = cb.Exchange()
     sub = ex.open_account("alice")
@@ -560,12 +548,6 @@ def test_transfer_to_itself_creates_nothing() -> None:
 # ----- prices and reporting --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="bug: set_index_price refreshes the perps' fallback marks before it marks the index as set, so the "
-    "first index price of an asset leaves its perp without a mark (orders are rejected NoPrice) until the "
-    "index is set a second time",
-    strict=True,
-)
 def test_first_index_price_gives_the_perp_a_mark() -> None:
     ex = cb.Exchange()
     sub = ex.open_account("trader")
@@ -593,12 +575,6 @@ def test_perp_without_a_mark_follows_its_index_once_set_twice() -> None:
     assert ex.positions(long)["BTC_USDC_PERP"].unrealized_pnl == D("-1000")
 
 
-@pytest.mark.xfail(
-    reason="bug: a perp fee paid while all USDC is locked by a spot order drives the holding below the lock; "
-    "balances() then clamps free at 0 and shows the lock and no debt, so the subaccount's balances no longer "
-    "add up to its holding (nor all balances to audit().held_by_subaccounts)",
-    strict=True,
-)
 def test_balances_add_up_to_the_audit_after_a_perp_fee_on_locked_usdc() -> None:
     ex = cb.Exchange()
     trader, other = ex.open_account("trader"), ex.open_account("other")

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from crossbook._core import Engine, OrderFill, OrderResult
 from crossbook.config import Config
 from crossbook.enums import OrderType, SelfTradePrevention, Side, TimeInForce
-from crossbook.exceptions import InvalidTypeError
+from crossbook.exceptions import InvalidArgumentError, InvalidTypeError, UnknownAccountError, UnknownOrderError
 
 AmountLike = Decimal | str | int | float
 _AMOUNT_TYPES = (Decimal, str, int, float)
@@ -38,9 +38,23 @@ def _amount(value: object, name: str) -> str:
     return str(value)
 
 
+_I64 = range(-(2**63), 2**63)
+
+
 def _subaccount(value: object) -> int:
     if type(value) is not int:
         raise InvalidTypeError(f"subaccount must be an int id, got {type(value).__name__}")
+    if not 0 <= value < 2**32:
+        raise UnknownAccountError(f"no subaccount with id {value}")
+    return value
+
+
+def _int(value: object, name: str) -> int:
+    """An int argument that must fit a signed 64-bit integer."""
+    if type(value) is not int:
+        raise InvalidTypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value not in _I64:
+        raise InvalidArgumentError(f"{name} {value} does not fit in a signed 64-bit integer")
     return value
 
 
@@ -159,9 +173,8 @@ class Exchange:
         )
 
     def set_max_leverage(self, subaccount: int, leverage: int) -> None:
-        if isinstance(leverage, bool) or not isinstance(leverage, int):
-            raise InvalidTypeError(f"leverage must be an int, got {type(leverage).__name__}")
-        self._engine.set_max_leverage(_subaccount(subaccount), leverage)
+        """1 to ``venue.max_leverage``; refused if it would take IMR above 100%."""
+        self._engine.set_max_leverage(_subaccount(subaccount), _int(leverage, "leverage"))
 
     def set_auto_lend(self, subaccount: int, on: bool) -> None:
         self._set(subaccount, "auto_lend", on)
@@ -196,9 +209,7 @@ class Exchange:
 
     def advance_to(self, time_ms: int) -> None:
         """Moves engine time (milliseconds) forward; it never goes back."""
-        if isinstance(time_ms, bool) or not isinstance(time_ms, int):
-            raise InvalidTypeError(f"time_ms must be an int, got {type(time_ms).__name__}")
-        self._engine.advance_to(time_ms)
+        self._engine.advance_to(_int(time_ms, "time_ms"))
 
     @property
     def time_ms(self) -> int:
@@ -256,8 +267,10 @@ class Exchange:
     def cancel_order(self, subaccount: int, market: str, order_id: int) -> bool:
         """True if cancelled; False if the order is no longer live. Another subaccount's order or an
         id never issued raises."""
-        if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id < 0:
-            raise InvalidTypeError(f"order_id must be a non-negative int, got {order_id!r}")
+        if type(order_id) is not int:
+            raise InvalidTypeError(f"order_id must be an int, got {type(order_id).__name__}")
+        if not 0 <= order_id < 2**64:
+            raise UnknownOrderError(f"order id {order_id} was never issued")
         return self._engine.cancel_order(_subaccount(subaccount), _name(market, "market"), order_id)
 
     def cancel_all(self, subaccount: int, market: str | None = None) -> int:
@@ -307,8 +320,8 @@ class Exchange:
         self, market: str, levels: int = 10
     ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """(bids, asks) of (price, quantity), best first."""
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 0:
-            raise InvalidTypeError(f"levels must be a non-negative int, got {levels!r}")
+        if _int(levels, "levels") < 0:
+            raise InvalidArgumentError(f"levels must be >= 0, got {levels}")
         bids, asks = self._engine.depth(_name(market, "market"), levels)
         return (
             [(Decimal(price), Decimal(quantity)) for price, quantity in bids],

@@ -22,11 +22,12 @@ errors, then book state, quantity filter, price band; post-only before fill-or-k
 each event, a quote-sized order stopping at the first level where its quote no longer buys one lot,
 and misuse checks of the Python arguments made in the order the arguments are listed.
 
-Where the Rust book disagrees with its documented contract this follows the contract (see the
-``xfail`` tests): an amend that moves the oldest live order always succeeds; an out-of-range
-quantity or price is an :class:`InvalidQuantityError` or :class:`InvalidPriceError`; and the book
-parameters, ``depth`` and the bands reject non-``int`` values with :class:`InvalidTypeError` like
-every other argument.
+Where the Rust book disagrees with its documented contract this follows the contract (the Rust
+cases are strict ``xfail`` tests in ``tests/test_book_bad_input.py``): an out-of-range quantity or
+price is an :class:`InvalidQuantityError` or :class:`InvalidPriceError` (``crossbook.exceptions``
+files "out of range" there); the book parameters, ``depth`` and the bands reject non-``int`` values
+with :class:`InvalidTypeError` and out-of-range ones with :class:`InvalidArgumentError`, like every
+other argument; and a non-contiguous batch column is named in the error.
 """
 
 from __future__ import annotations
@@ -614,7 +615,7 @@ class ReferenceBook:
             elif name in ("cancel", "amend") and not 0 < arguments[0] < next_id:
                 raise UnknownOrderError(
                     f"batch row {row}: order id {arguments[0]} was never issued by this book "
-                    f"(ids run from 1 to {next_id - 1})"
+                    f"(the next id it will issue is {next_id})"
                 )
 
         records: list[tuple[int, ...]] = []
@@ -824,7 +825,7 @@ class ReferenceBook:
     def _check_issued(self, order_id: int) -> None:
         if not 0 < order_id < self._next_id:
             raise UnknownOrderError(
-                f"order id {order_id} was never issued by this book (ids run from 1 to {self._next_id - 1})"
+                f"order id {order_id} was never issued by this book (the next id it will issue is {self._next_id})"
             )
 
     def _cancel(self, order_id: int, events: list[Event]) -> None:

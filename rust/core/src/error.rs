@@ -12,7 +12,7 @@ pub enum BookError {
     NonPositiveQuantity(Qty),
     #[error("price must be a positive number of ticks, got {0}")]
     NonPositivePrice(Price),
-    #[error("order id {0} was never issued by this book (ids run from 1 to {1})")]
+    #[error("order id {0} was never issued by this book (the next id it will issue is {1})")]
     UnknownOrder(OrderId, OrderId),
     #[error("invalid order: {0}")]
     InvalidOrder(&'static str),

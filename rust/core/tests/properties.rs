@@ -386,7 +386,7 @@ impl Runner {
                 } else {
                     self.book.cancel(id, &mut events)
                 };
-                prop_assert_eq!(result, Err(BookError::UnknownOrder(id, before.next - 1)));
+                prop_assert_eq!(result, Err(BookError::UnknownOrder(id, before.next)));
                 prop_assert!(events.is_empty());
                 prop_assert_eq!(&Snap::of(&self.book), &before);
                 self.coverage.misuse += 1;
@@ -1042,7 +1042,7 @@ proptest! {
             Err(BookError::BatchRow { row, source }) => {
                 prop_assert_eq!(row, bad_row);
                 if defect <= 1 {
-                    prop_assert_eq!(*source, BookError::UnknownOrder(issued_by_then + 1, issued_by_then));
+                    prop_assert_eq!(*source, BookError::UnknownOrder(issued_by_then + 1, issued_by_then + 1));
                 }
             }
             other => return Err(TestCaseError::fail(format!("expected a BatchRow error, got {other:?}"))),

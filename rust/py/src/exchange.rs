@@ -36,6 +36,7 @@ pub fn exchange_error(error: ExchangeError) -> PyErr {
         ExchangeError::InsufficientBalance { .. } => InsufficientBalanceError::new_err(message),
         ExchangeError::InsufficientMargin { .. } => InsufficientMarginError::new_err(message),
         ExchangeError::InvalidOrder(_) => InvalidOrderError::new_err(message),
+        ExchangeError::InvalidRequest(_) => InvalidArgumentError::new_err(message),
         ExchangeError::Book(error) => book_error(error),
         _ => InvalidArgumentError::new_err(message),
     }
@@ -508,12 +509,14 @@ impl PyEngine {
             .map(|(asset, spec)| {
                 let slot = accounts.asset_slot(account, asset);
                 let (holding, locked) = (accounts.holding[slot], accounts.locked[slot]);
+                // free + locked − borrowed = holding; a settlement beyond the free balance is owed.
+                let net_free = holding - locked;
                 (
                     spec.symbol.clone(),
-                    self.engine.format_amount(asset, (holding - locked).max(0)),
+                    self.engine.format_amount(asset, net_free.max(0)),
                     self.engine.format_amount(asset, locked),
                     self.engine.format_amount(asset, 0),
-                    self.engine.format_amount(asset, (-holding).max(0)),
+                    self.engine.format_amount(asset, (-net_free).max(0)),
                 )
             })
             .collect())
@@ -685,14 +688,18 @@ fn event_dict<'py>(
             dict.set_item("market", market_name(*market))?;
             dict.set_item("price", engine.format_price(*market, *price))?;
         }
-        EventKind::OrderAccepted { account, market, order_id, side, price, quantity } => {
+        EventKind::OrderAccepted { account, market, order_id, side, price, quantity, quote_quantity } => {
             dict.set_item("kind", "OrderAccepted")?;
             dict.set_item("account", account)?;
             dict.set_item("market", market_name(*market))?;
             dict.set_item("order_id", order_id)?;
             dict.set_item("side", side.name())?;
             dict.set_item("price", (*price > 0).then(|| engine.format_price(*market, *price)))?;
-            dict.set_item("quantity", engine.format_quantity(*market, *quantity))?;
+            if *quote_quantity > 0 {
+                dict.set_item("quote_quantity", engine.format_amount(spec.markets[*market].quote, *quote_quantity))?;
+            } else {
+                dict.set_item("quantity", engine.format_quantity(*market, *quantity))?;
+            }
         }
         EventKind::OrderRejected { account, market, order_id, side, reason } => {
             dict.set_item("kind", "OrderRejected")?;

@@ -322,7 +322,7 @@ impl OrderBook {
             }
             let source = match decode(ops, row) {
                 Err(error) => error,
-                Ok(_) => BookError::UnknownOrder(ops.order_id[row], next_id - 1),
+                Ok(_) => BookError::UnknownOrder(ops.order_id[row], next_id),
             };
             return Err(BookError::BatchRow { row, source: Box::new(source) });
         }

@@ -487,7 +487,7 @@ impl OrderBook {
     fn check_issued(&self, order_id: OrderId) -> Result<(), BookError> {
         let next = self.store.next_id();
         if order_id == 0 || order_id >= next {
-            return Err(BookError::UnknownOrder(order_id, next - 1));
+            return Err(BookError::UnknownOrder(order_id, next));
         }
         Ok(())
     }

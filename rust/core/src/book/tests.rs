@@ -1049,9 +1049,9 @@ fn cancel_of_never_issued_id_is_an_error_and_changes_nothing() {
     rest(&mut book, Side::Bid, 99, 5, B);
     let before = snapshot(&book);
     let mut events = Vec::new();
-    assert_eq!(book.cancel(3, &mut events), Err(BookError::UnknownOrder(3, 2)));
-    assert_eq!(book.cancel(0, &mut events), Err(BookError::UnknownOrder(0, 2)));
-    assert_eq!(book.cancel(u64::MAX, &mut events), Err(BookError::UnknownOrder(u64::MAX, 2)));
+    assert_eq!(book.cancel(3, &mut events), Err(BookError::UnknownOrder(3, 3)));
+    assert_eq!(book.cancel(0, &mut events), Err(BookError::UnknownOrder(0, 3)));
+    assert_eq!(book.cancel(u64::MAX, &mut events), Err(BookError::UnknownOrder(u64::MAX, 3)));
     assert!(events.is_empty());
     assert_eq!(snapshot(&book), before);
 }
@@ -1060,7 +1060,7 @@ fn cancel_of_never_issued_id_is_an_error_and_changes_nothing() {
 fn cancel_on_a_fresh_book_is_an_error() {
     let mut book = OrderBook::default();
     let mut events = Vec::new();
-    assert_eq!(book.cancel(1, &mut events), Err(BookError::UnknownOrder(1, 0)));
+    assert_eq!(book.cancel(1, &mut events), Err(BookError::UnknownOrder(1, 1)));
     assert_eq!(book.next_order_id(), 1);
 }
 
@@ -1217,8 +1217,8 @@ fn amend_misuse_is_an_error_and_changes_nothing() {
     assert_eq!(book.amend(1, Some(-3), Some(2), &mut events), Err(BookError::NonPositivePrice(-3)));
     assert_eq!(book.amend(1, None, Some(0), &mut events), Err(BookError::NonPositiveQuantity(0)));
     assert_eq!(book.amend(1, Some(101), Some(-1), &mut events), Err(BookError::NonPositiveQuantity(-1)));
-    assert_eq!(book.amend(5, Some(101), None, &mut events), Err(BookError::UnknownOrder(5, 4)));
-    assert_eq!(book.amend(0, Some(101), None, &mut events), Err(BookError::UnknownOrder(0, 4)));
+    assert_eq!(book.amend(5, Some(101), None, &mut events), Err(BookError::UnknownOrder(5, 5)));
+    assert_eq!(book.amend(0, Some(101), None, &mut events), Err(BookError::UnknownOrder(0, 5)));
     assert!(events.is_empty());
     assert_eq!(snapshot(&book), before);
 }
@@ -1565,14 +1565,14 @@ fn batch_cancelling_an_id_not_yet_issued_fails_and_changes_nothing() {
     let (mut book, mut rows) = book_and_good_prefix();
     rows.push(op::CANCEL, Side::Bid, 0, 0, 0, 5, 0); // ids so far run to 4
     rows.push(op::PLACE, Side::Bid, 95, 1, A, 0, 0); // 5, too late for row 3
-    assert_batch_fails_at_row_3(&mut book, &rows, &BookError::UnknownOrder(5, 4));
+    assert_batch_fails_at_row_3(&mut book, &rows, &BookError::UnknownOrder(5, 5));
 }
 
 #[test]
 fn batch_amending_id_zero_fails_and_changes_nothing() {
     let (mut book, mut rows) = book_and_good_prefix();
     rows.push(op::AMEND, Side::Bid, 100, 0, 0, 0, 0);
-    assert_batch_fails_at_row_3(&mut book, &rows, &BookError::UnknownOrder(0, 4));
+    assert_batch_fails_at_row_3(&mut book, &rows, &BookError::UnknownOrder(0, 5));
 }
 
 #[test]

@@ -83,6 +83,8 @@ pub enum EventKind {
         market: usize,
         price: i64,
     },
+    /// `price` 0 for a market order; `quantity` in lots, or 0 with `quote_quantity` in quote atoms
+    /// for an order sized by quote.
     OrderAccepted {
         account: AccountId,
         market: usize,
@@ -90,6 +92,7 @@ pub enum EventKind {
         side: Side,
         price: i64,
         quantity: i64,
+        quote_quantity: i64,
     },
     OrderRejected {
         account: AccountId,

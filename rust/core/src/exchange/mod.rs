@@ -7,11 +7,14 @@
 //!   expired remainder — are [`Event`]s with a [`Reject`] reason, not errors.
 //! - Amounts are integers: asset atoms, market ticks and lots. [`Engine::parse_amount`] and friends
 //!   turn exact decimal strings into them and refuse anything that is not a whole number of units.
-//! - Rounding goes against the account: fees are rounded up (rebates down), the cost basis taken
-//!   off a closed position is rounded up (realized PnL down). Fees go to the venue's fee account.
+//! - Rounding goes against the account: fees are rounded up (rebates down) — once per order, on its
+//!   cumulative notional, so a spot lock of `fee(notional)` always covers them — and the cost basis
+//!   taken off a closed position is rounded up (realized PnL down). Fees go to the venue's fee
+//!   account.
 //! - Perpetuals settle in the settlement asset (USDC). Realized PnL is paid from and to the venue's
-//!   PnL clearing account, whose balance is the sum of the open positions' cost bases: it returns to
-//!   zero when every position is realized at one mark. So every asset reconciles at every moment:
+//!   PnL clearing account, so its balance is minus the realized PnL so far, which is also minus the
+//!   sum of the open positions' cost bases: it returns to zero when every position is realized at
+//!   one mark. So every asset reconciles at every moment:
 //!   Σ holdings + fees + liquidation fund + clearing = deposits − withdrawals ([`Engine::audit`]).
 //! - A spot order locks what it may spend (a bid: notional at its limit, or at the impact band for a
 //!   market order, plus the taker fee; an ask: its base quantity) and is rejected with
@@ -79,10 +82,14 @@ pub enum ExchangeError {
     Decimal { what: String, source: DecimalError },
     #[error("{what} must be positive, got {value}")]
     NotPositive { what: String, value: String },
-    #[error("insufficient {asset}: {needed} atoms needed, {available} available")]
-    InsufficientBalance { asset: String, needed: i64, available: i64 },
+    #[error("insufficient {asset}: {needed} needed, {available} free")]
+    InsufficientBalance { asset: String, needed: String, available: String },
     #[error("refused: initial margin {initial_margin} would exceed net equity {net_equity} (IMR above 100%)")]
-    InsufficientMargin { initial_margin: i64, net_equity: i64 },
+    InsufficientMargin { initial_margin: String, net_equity: String },
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    #[error("{0} is the settlement asset: its price is fixed at 1")]
+    SettlementAssetPrice(String),
     #[error("max_leverage must be between 1 and {max}, got {got}")]
     InvalidLeverage { got: i64, max: u32 },
     #[error("invalid order: {0}")]
@@ -144,6 +151,8 @@ struct OrderMeta {
     remaining: Qty,
     /// Atoms still locked for it (spot).
     locked: i64,
+    /// Quote atoms traded so far (fees are rounded once, on the cumulative notional).
+    filled_notional: i64,
     reduce_only: bool,
 }
 
@@ -517,8 +526,8 @@ impl Engine {
         if amount > available {
             return Err(ExchangeError::InsufficientBalance {
                 asset: self.spec.assets[asset].symbol.clone(),
-                needed: amount,
-                available,
+                needed: self.format_amount(asset, amount),
+                available: self.format_amount(asset, available),
             });
         }
         let mut scenario = Scenario::of(&self.accounts.state(account));
@@ -529,9 +538,10 @@ impl Engine {
     fn check_margin_holds(&self, scenario: &Scenario) -> Result<(), ExchangeError> {
         let margin = risk::account_margin(&self.risk, &scenario.state())?;
         if margin.initial_margin > 0 && margin.initial_margin > margin.net_equity {
+            let settlement = self.spec.settlement_asset;
             return Err(ExchangeError::InsufficientMargin {
-                initial_margin: margin.initial_margin,
-                net_equity: margin.net_equity,
+                initial_margin: self.format_amount(settlement, margin.initial_margin),
+                net_equity: self.format_amount(settlement, margin.net_equity),
             });
         }
         Ok(())
@@ -560,6 +570,9 @@ impl Engine {
         self.check_account(from)?;
         self.check_account(to)?;
         check_positive("transfer", amount)?;
+        if from == to {
+            return Err(ExchangeError::InvalidRequest("a transfer needs two different subaccounts"));
+        }
         if self.accounts.owner[from as usize] != self.accounts.owner[to as usize] {
             return Err(ExchangeError::DifferentOwners { from, to });
         }
@@ -619,21 +632,21 @@ impl Engine {
     /// Changing the settlement asset's price (it is 1 by definition), or a scan overflow.
     pub fn set_index_price(&mut self, asset: usize, price: i64) -> Result<(), ExchangeError> {
         if asset == self.spec.settlement_asset {
-            return Err(ExchangeError::InvalidOrder("the settlement asset's price is fixed at 1"));
+            return Err(ExchangeError::SettlementAssetPrice(self.spec.assets[asset].symbol.clone()));
         }
         check_positive("index price", price)?;
-        let previous = self.risk.assets[asset].price;
+        let previous = (self.risk.assets[asset].price, self.index_set[asset]);
         self.risk.assets[asset].price = price;
+        self.index_set[asset] = true;
         let previous_marks: Vec<i64> = self.risk.markets.iter().map(|market| market.mark).collect();
         self.refresh_fallback_marks();
         if let Err(error) = self.rescan() {
-            self.risk.assets[asset].price = previous;
+            (self.risk.assets[asset].price, self.index_set[asset]) = previous;
             for (market, mark) in self.risk.markets.iter_mut().zip(previous_marks) {
                 market.mark = mark;
             }
             return Err(error);
         }
-        self.index_set[asset] = true;
         self.emit(EventKind::IndexPrice { asset, price });
         Ok(())
     }
@@ -643,7 +656,7 @@ impl Engine {
     /// # Errors
     /// A spot market (its mark is its base asset's index), or a scan overflow.
     pub fn set_mark_price(&mut self, market: usize, price: Price) -> Result<(), ExchangeError> {
-        let perp = self.perp_of_market[market].ok_or(ExchangeError::InvalidOrder(
+        let perp = self.perp_of_market[market].ok_or(ExchangeError::InvalidRequest(
             "only perpetuals have a mark of their own; set the base asset's index price for spot",
         ))?;
         check_positive("mark price", price)?;
@@ -741,12 +754,18 @@ impl Engine {
         self.check_account(account)?;
         let mut params = self.risk.clone();
         for &(asset, price) in index_prices {
+            if asset == self.spec.settlement_asset {
+                return Err(ExchangeError::SettlementAssetPrice(self.spec.assets[asset].symbol.clone()));
+            }
+            check_positive("index price", price)?;
             params.assets[asset].price = price;
         }
         for &(market, mark) in marks {
-            if let Some(perp) = self.perp_of_market[market] {
-                params.markets[perp].mark = mark;
-            }
+            let perp = self.perp_of_market[market].ok_or(ExchangeError::InvalidRequest(
+                "only perpetuals have a mark of their own; stress a spot market through its base asset",
+            ))?;
+            check_positive("mark price", mark)?;
+            params.markets[perp].mark = mark;
         }
         Ok(risk::account_margin(&params, &self.accounts.state(account))?)
     }
@@ -798,7 +817,8 @@ impl Engine {
     /// Unknown account, or a market that is not a perpetual.
     pub fn liquidation_price(&self, account: AccountId, market: usize) -> Result<Option<f64>, ExchangeError> {
         self.check_account(account)?;
-        let perp = self.perp_of_market[market].ok_or(ExchangeError::InvalidOrder("spot markets have no positions"))?;
+        let perp =
+            self.perp_of_market[market].ok_or(ExchangeError::InvalidRequest("spot markets have no positions"))?;
         Ok(risk::liquidation_price(&self.risk, &self.accounts.state(account), perp))
     }
 

@@ -112,7 +112,8 @@ impl Engine {
             order_id: outcome.order_id,
             side: order.side,
             price: order.price.unwrap_or(0),
-            quantity: request.quantity,
+            quantity: if order.quote_quantity.is_some() { 0 } else { request.quantity },
+            quote_quantity: order.quote_quantity.unwrap_or(0),
         });
         let lock_asset = self.lock_asset(market, order.side);
         if lock > 0 {
@@ -120,11 +121,12 @@ impl Engine {
             self.accounts.locked[slot] += lock;
         }
         let mut taker_lock = lock;
+        let mut taker_notional = 0;
         let mut touched = vec![(account, market)];
         for event in &book_events {
             match event.kind {
                 BookEventKind::Fill => {
-                    let maker = self.settle_fill(market, event, account, &mut taker_lock);
+                    let maker = self.settle_fill(market, event, account, &mut taker_lock, &mut taker_notional);
                     touched.push((maker, market));
                 }
                 BookEventKind::Cancelled => {
@@ -144,6 +146,7 @@ impl Engine {
                 price: request.price,
                 remaining: outcome.remaining,
                 locked: taker_lock,
+                filled_notional: taker_notional,
                 reduce_only: order.reduce_only,
             };
             self.orders[market].insert(outcome.order_id, meta);
@@ -407,15 +410,23 @@ impl Engine {
         fill: &crate::book::Event,
         taker: AccountId,
         taker_lock: &mut i64,
+        taker_notional: &mut i64,
     ) -> AccountId {
         let spec = &self.spec.markets[market];
         let (maker_fee_e8, taker_fee_e8) = (spec.maker_fee_e8, spec.taker_fee_e8);
         let mut maker_meta = *self.orders[market].get(&fill.maker_order_id).expect("a resting maker has a record");
         let taker_leg = Leg { account: taker, side: fill.side, fee_rate_e8: taker_fee_e8 };
         let maker_leg = Leg { account: maker_meta.account, side: maker_meta.side, fee_rate_e8: maker_fee_e8 };
-        let (taker_fee, taker_pnl) = self.settle_leg(market, &taker_leg, fill.price, fill.quantity, taker_lock);
-        let (maker_fee, maker_pnl) =
-            self.settle_leg(market, &maker_leg, fill.price, fill.quantity, &mut maker_meta.locked);
+        let (taker_fee, taker_pnl) =
+            self.settle_leg(market, &taker_leg, fill.price, fill.quantity, taker_lock, taker_notional);
+        let (maker_fee, maker_pnl) = self.settle_leg(
+            market,
+            &maker_leg,
+            fill.price,
+            fill.quantity,
+            &mut maker_meta.locked,
+            &mut maker_meta.filled_notional,
+        );
         maker_meta.remaining -= fill.quantity;
         if let Some(perp) = self.perp_of_market[market] {
             let slot = self.accounts.perp_slot(maker_meta.account, perp);
@@ -446,12 +457,22 @@ impl Engine {
         maker_meta.account
     }
 
-    /// Moves one party's balances for a fill; returns (fee, realized PnL).
-    fn settle_leg(&mut self, market: usize, leg: &Leg, price: Price, quantity: Qty, lock: &mut i64) -> (i64, i64) {
+    /// Moves one party's balances for a fill; returns (fee, realized PnL). `traded` is the order's
+    /// notional before this fill; the fee is the step of the fee on the cumulative notional.
+    fn settle_leg(
+        &mut self,
+        market: usize,
+        leg: &Leg,
+        price: Price,
+        quantity: Qty,
+        lock: &mut i64,
+        traded: &mut i64,
+    ) -> (i64, i64) {
         let spec = &self.spec.markets[market];
         let notional = i64::try_from(i128::from(quantity) * i128::from(price) * i128::from(spec.notional_per_tick_lot))
             .expect("a fill's notional fits the book's checked quantities");
-        let fee_paid = fee(notional, leg.fee_rate_e8);
+        let fee_paid = fee(*traded + notional, leg.fee_rate_e8) - fee(*traded, leg.fee_rate_e8);
+        *traded += notional;
         let (base, quote) = (spec.base, spec.quote);
         let base_atoms = quantity * spec.base_atoms_per_lot;
         let quote_slot = self.accounts.asset_slot(leg.account, quote);
