@@ -203,6 +203,7 @@ def test_book_views(make_book: Callable[..., Any]) -> None:
     assert book.depth() == ([(99, 8), (98, 2), (97, 8)], [(101, 4), (102, 1), (103, 6)])
     assert book.depth(2) == ([(99, 8), (98, 2)], [(101, 4), (102, 1)])
     assert book.depth(0) == ([], [])
+    assert book.depth(None) == book.depth(10) == book.depth(3)  # None is the default, 10
     assert book.queue("Bid", 99) == [1, 3]
     assert book.queue(cb.Side.Ask, 102) == [6]
     assert book.queue("Ask", 99) == []
@@ -290,6 +291,8 @@ def test_price_and_impact_bands(make_book: Callable[..., Any]) -> None:
 
 
 def test_quantity_limits(make_book: Callable[..., Any]) -> None:
+    unlimited = make_book(min_quantity=None, max_quantity=None)  # None: the defaults, 1 and i64::MAX
+    assert unlimited.place("Bid", 100, 1, A).status == unlimited.place("Bid", 100, I64_MAX - 1, A).status == "New"
     book = make_book(min_quantity=5, max_quantity=10)
     assert book.place("Bid", 100, 4, A).reason == "QuantityBelowMinimum"
     assert book.place("Bid", 100, 11, A).reason == "QuantityAboveMaximum"

@@ -24,10 +24,8 @@ and misuse checks of the Python arguments made in the order the arguments are li
 
 Where the Rust book disagrees with its documented contract this follows the contract (the Rust
 cases are strict ``xfail`` tests in ``tests/test_book_bad_input.py``): an out-of-range quantity or
-price is an :class:`InvalidQuantityError` or :class:`InvalidPriceError` (``crossbook.exceptions``
-files "out of range" there); the book parameters, ``depth`` and the bands reject non-``int`` values
-with :class:`InvalidTypeError` and out-of-range ones with :class:`InvalidArgumentError`, like every
-other argument; and a non-contiguous batch column is named in the error.
+price is an :class:`InvalidQuantityError` or :class:`InvalidPriceError`, since ``crossbook.exceptions``
+files "out of range" under those classes.
 """
 
 from __future__ import annotations
@@ -289,8 +287,8 @@ def _band(value: object, name: str) -> tuple[int, int]:
     if value is None:
         return (1, I64_MAX)
     if not isinstance(value, tuple) or len(value) != 2:
-        raise InvalidTypeError(f"{name} must be a (lower, upper) tuple of ints, got {type(value).__name__}")
-    return (_integer(value[0], f"{name} lower"), _integer(value[1], f"{name} upper"))
+        raise InvalidTypeError(f"{name} must be a (lower, upper) tuple of ints or None, got {type(value).__name__}")
+    return (_integer(value[0], name), _integer(value[1], name))
 
 
 def _checked_band(name: str, lower: int, upper: int) -> tuple[int, int]:
@@ -396,13 +394,13 @@ class ReferenceBook:
     def __init__(
         self,
         *,
-        min_quantity: int = 1,
+        min_quantity: int | None = None,
         max_quantity: int | None = None,
         price_band: tuple[int, int] | None = None,
         impact_band: tuple[int, int] | None = None,
         state: BookState | str | None = None,
     ) -> None:
-        minimum = _integer(min_quantity, "min_quantity")
+        minimum = 1 if min_quantity is None else _integer(min_quantity, "min_quantity")
         maximum = I64_MAX if max_quantity is None else _integer(max_quantity, "max_quantity")
         price_lower_upper = _band(price_band, "price_band")
         impact_lower_upper = _band(impact_band, "impact_band")
@@ -473,9 +471,9 @@ class ReferenceBook:
         levels = self._levels(Side.Ask)
         return levels[0] if levels else None
 
-    def depth(self, levels: int = 10) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """(bids, asks): up to ``levels`` (price, total quantity) pairs per side, best first."""
-        count = _integer(levels, "levels")
+    def depth(self, levels: int | None = None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(bids, asks): up to ``levels`` (default 10) (price, total quantity) pairs per side, best first."""
+        count = 10 if levels is None else _integer(levels, "levels")
         if count < 0:
             raise InvalidArgumentError(f"levels must be >= 0, got {count}")
         return (self._levels(Side.Bid)[:count], self._levels(Side.Ask)[:count])
@@ -938,9 +936,7 @@ def _optional_column(value: object, name: str, dtype: type[np.generic], rows: in
 
 def _contiguous(column: npt.NDArray[Any], name: str) -> None:
     if not column.flags.c_contiguous:
-        raise InvalidArgumentError(
-            f"column {name} must be C-contiguous (batch columns must be C-contiguous numpy arrays)"
-        )
+        raise InvalidArgumentError(f"column {name} must be a C-contiguous numpy array")
 
 
 class _Row(NamedTuple):

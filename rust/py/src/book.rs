@@ -331,7 +331,7 @@ impl PyOrderBook {
     ) -> PyResult<PlaceResult> {
         let side = convert::side(side)?;
         let owner = owner.map(|owner| convert::unsigned(owner, "owner")).transpose()?.unwrap_or(0);
-        let price = price.map(|price| convert::integer(price, "price")).transpose()?;
+        let price = price.map(|price| convert::price(price, "price")).transpose()?;
         let order_type = match (order_type.map(convert::order_type).transpose()?, price) {
             (None | Some(OrderType::Limit), Some(_)) => OrderType::Limit,
             (None | Some(OrderType::Market), None) => OrderType::Market,
@@ -343,8 +343,8 @@ impl PyOrderBook {
             }
         };
         let (quantity, is_quote) = match (quantity, quote_quantity) {
-            (Some(quantity), None) => (convert::integer(quantity, "quantity")?, false),
-            (None, Some(quote)) => (convert::integer(quote, "quote_quantity")?, true),
+            (Some(quantity), None) => (convert::quantity(quantity, "quantity")?, false),
+            (None, Some(quote)) => (convert::quantity(quote, "quote_quantity")?, true),
             _ => return Err(InvalidOrderError::new_err("give exactly one of quantity and quote_quantity")),
         };
         let request = OrderRequest {
@@ -386,8 +386,8 @@ impl PyOrderBook {
         quantity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyEvent> {
         let order_id = convert::unsigned(order_id, "order_id")?;
-        let price = price.map(|price| convert::integer(price, "price")).transpose()?;
-        let quantity = quantity.map(|quantity| convert::integer(quantity, "quantity")).transpose()?;
+        let price = price.map(|price| convert::price(price, "price")).transpose()?;
+        let quantity = quantity.map(|quantity| convert::quantity(quantity, "quantity")).transpose()?;
         self.scratch.clear();
         self.book.amend(order_id, price, quantity, &mut self.scratch).map_err(book_error)?;
         Ok(PyEvent(self.scratch[0]))
@@ -431,7 +431,7 @@ impl PyOrderBook {
 
     /// Ids queued at one price, first in line first.
     fn queue(&self, side: &Bound<'_, PyAny>, price: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
-        Ok(self.book.queue(convert::side(side)?, convert::integer(price, "price")?))
+        Ok(self.book.queue(convert::side(side)?, convert::price(price, "price")?))
     }
 
     /// The id the next place will receive.

@@ -8,14 +8,28 @@ use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
 
-use crate::errors::{InvalidArgumentError, InvalidTypeError};
+use crate::errors::{InvalidArgumentError, InvalidPriceError, InvalidQuantityError, InvalidTypeError};
 
 /// An `int` argument as `i64`.
 pub fn integer(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    bounded_integer(value, name, InvalidArgumentError::new_err)
+}
+
+/// A price in ticks: out of range is an `InvalidPriceError`.
+pub fn price(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    bounded_integer(value, name, InvalidPriceError::new_err)
+}
+
+/// A quantity in lots (or a quote amount): out of range is an `InvalidQuantityError`.
+pub fn quantity(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    bounded_integer(value, name, InvalidQuantityError::new_err)
+}
+
+fn bounded_integer(value: &Bound<'_, PyAny>, name: &str, out_of_range: fn(String) -> PyErr) -> PyResult<i64> {
     if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
         return value.extract::<i64>().map_err(|error| {
             if error.is_instance_of::<PyOverflowError>(value.py()) {
-                InvalidArgumentError::new_err(format!("{name} {value} does not fit in a signed 64-bit integer"))
+                out_of_range(format!("{name} {value} does not fit in a signed 64-bit integer"))
             } else {
                 error
             }
