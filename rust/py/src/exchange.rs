@@ -11,7 +11,6 @@ use crossbook_core::exchange::{
 };
 use crossbook_core::risk::{Fraction, Haircut, Margin};
 use crossbook_core::Side;
-use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
@@ -608,15 +607,7 @@ impl PyEngine {
     fn scan<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let engine = &self.engine;
         let result = py.detach(|| engine.scan()).map_err(exchange_error)?;
-        let dict = PyDict::new(py);
-        dict.set_item("net_equity", PyArray1::from_vec(py, result.net_equity))?;
-        dict.set_item("initial_margin", PyArray1::from_vec(py, result.initial_margin))?;
-        dict.set_item("maintenance_margin", PyArray1::from_vec(py, result.maintenance_margin))?;
-        dict.set_item("imr", PyArray1::from_vec(py, result.imr))?;
-        dict.set_item("mmr", PyArray1::from_vec(py, result.mmr))?;
-        dict.set_item("margin_fraction", PyArray1::from_vec(py, result.margin_fraction))?;
-        dict.set_item("liquidatable", PyArray1::from_vec(py, result.liquidatable))?;
-        Ok(dict)
+        crate::risk::into_dict(py, result)
     }
 
     /// Subaccounts found liquidatable by the last price update.

@@ -233,7 +233,8 @@ fn contiguous<'a, T: Element, D: Dimension>(array: &'a PyReadonlyArray<'_, T, D>
     }
 }
 
-fn into_dict(py: Python<'_>, result: ScanResult) -> PyResult<Bound<'_, PyDict>> {
+/// A scan's columns as a dict of numpy arrays (moved, not copied).
+pub fn into_dict(py: Python<'_>, result: ScanResult) -> PyResult<Bound<'_, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item("net_equity", PyArray1::from_vec(py, result.net_equity))?;
     dict.set_item("initial_margin", PyArray1::from_vec(py, result.initial_margin))?;
