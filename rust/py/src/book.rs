@@ -151,8 +151,8 @@ impl PlaceEvents {
     }
 }
 
-/// What happened to one placed order.
-#[pyclass(module = "crossbook._core", frozen)]
+/// What happened to one placed order. (A freelist recycles these objects: one is made per call.)
+#[pyclass(module = "crossbook._core", frozen, freelist = 64)]
 #[derive(Debug)]
 pub struct PlaceResult {
     outcome: PlaceOutcome,

@@ -130,7 +130,7 @@ pub struct PyEngine {
 
 /// What happened to a placed order (`crossbook.Exchange.place_order`'s result). Amounts are
 /// formatted into `Decimal`s only when read.
-#[pyclass(module = "crossbook._core", frozen, name = "OrderResult")]
+#[pyclass(module = "crossbook._core", frozen, name = "OrderResult", freelist = 64)]
 #[derive(Debug)]
 pub struct OrderReport {
     order_id: Option<u64>,
@@ -495,27 +495,17 @@ impl PyEngine {
 
     /// Per asset: (symbol, free, locked, lent, borrowed) as decimal strings.
     fn balances(&self, account: AccountId) -> PyResult<Vec<(String, String, String, String, String)>> {
-        let accounts = self.engine.accounts();
-        if account as usize >= accounts.len() {
-            return Err(exchange_error(ExchangeError::UnknownAccount(account)));
-        }
-        Ok(self
-            .engine
-            .spec()
-            .assets
-            .iter()
+        let balances = self.engine.balances(account).map_err(exchange_error)?;
+        Ok(balances
+            .into_iter()
             .enumerate()
-            .map(|(asset, spec)| {
-                let slot = accounts.asset_slot(account, asset);
-                let (holding, locked) = (accounts.holding[slot], accounts.locked[slot]);
-                // free + locked − borrowed = holding; a settlement beyond the free balance is owed.
-                let net_free = holding - locked;
+            .map(|(asset, balance)| {
                 (
-                    spec.symbol.clone(),
-                    self.engine.format_amount(asset, net_free.max(0)),
-                    self.engine.format_amount(asset, locked),
+                    self.engine.spec().assets[asset].symbol.clone(),
+                    self.engine.format_amount(asset, balance.free),
+                    self.engine.format_amount(asset, balance.locked),
                     self.engine.format_amount(asset, 0),
-                    self.engine.format_amount(asset, (-net_free).max(0)),
+                    self.engine.format_amount(asset, balance.borrowed),
                 )
             })
             .collect())

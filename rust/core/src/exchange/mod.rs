@@ -188,6 +188,16 @@ impl AssetAudit {
     }
 }
 
+/// One asset of one subaccount as reported, in atoms: `free + locked − borrowed` is the holding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Balance {
+    pub free: i64,
+    /// Locked by open spot orders.
+    pub locked: i64,
+    /// Owed: a settlement (fee, loss) beyond what the subaccount held unlocked.
+    pub borrowed: i64,
+}
+
 /// One perpetual position as reported.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PositionView {
@@ -776,6 +786,21 @@ impl Engine {
     /// Overflow in the kernel.
     pub fn scan(&self) -> Result<ScanResult, ExchangeError> {
         Ok(risk::scan(&self.risk, &self.accounts.columns())?)
+    }
+
+    /// Every asset's balance of a subaccount, in asset order.
+    ///
+    /// # Errors
+    /// Unknown account.
+    pub fn balances(&self, account: AccountId) -> Result<Vec<Balance>, ExchangeError> {
+        self.check_account(account)?;
+        Ok((0..self.spec.assets.len())
+            .map(|asset| {
+                let slot = self.accounts.asset_slot(account, asset);
+                let net_free = self.accounts.holding[slot] - self.accounts.locked[slot];
+                Balance { free: net_free.max(0), locked: self.accounts.locked[slot], borrowed: (-net_free).max(0) }
+            })
+            .collect())
     }
 
     /// The perpetual positions of a subaccount (non-flat ones and ones with open orders).
