@@ -49,6 +49,14 @@ def _subaccount(value: object) -> int:
     return value
 
 
+def _order_id(value: object) -> int:
+    if type(value) is not int:
+        raise InvalidTypeError(f"order_id must be an int, got {type(value).__name__}")
+    if not 0 <= value < 2**64:
+        raise UnknownOrderError(f"order id {value} was never issued")
+    return value
+
+
 def _int(value: object, name: str) -> int:
     """An int argument that must fit a signed 64-bit integer."""
     if type(value) is not int:
@@ -256,6 +264,27 @@ class Exchange:
             client_id,
         )
 
+    def amend_order(
+        self,
+        subaccount: int,
+        market: str,
+        order_id: int,
+        price: AmountLike | None = None,
+        quantity: AmountLike | None = None,
+    ) -> str | None:
+        """Changes a live order's price and/or remaining quantity. A smaller quantity at the same
+        price keeps the order's place; anything else moves it to the back of its level. Returns None
+        when amended, else why not (the book's filters, ``InsufficientMargin``,
+        ``InsufficientBalance``, ``ReduceOnlyNotReducing``, ``OrderNotLive``, ``AmendWouldCross``);
+        the order is then unchanged."""
+        return self._engine.amend_order(
+            _subaccount(subaccount),
+            _name(market, "market"),
+            _order_id(order_id),
+            None if price is None else _amount(price, "price"),
+            None if quantity is None else _amount(quantity, "quantity"),
+        )
+
     def open_orders(self, subaccount: int) -> list[OpenOrder]:
         """The subaccount's live orders, by market and id."""
         orders = self._engine.open_orders(_subaccount(subaccount))
@@ -267,11 +296,7 @@ class Exchange:
     def cancel_order(self, subaccount: int, market: str, order_id: int) -> bool:
         """True if cancelled; False if the order is no longer live. Another subaccount's order or an
         id never issued raises."""
-        if type(order_id) is not int:
-            raise InvalidTypeError(f"order_id must be an int, got {type(order_id).__name__}")
-        if not 0 <= order_id < 2**64:
-            raise UnknownOrderError(f"order id {order_id} was never issued")
-        return self._engine.cancel_order(_subaccount(subaccount), _name(market, "market"), order_id)
+        return self._engine.cancel_order(_subaccount(subaccount), _name(market, "market"), _order_id(order_id))
 
     def cancel_all(self, subaccount: int, market: str | None = None) -> int:
         """Cancels every live order of the subaccount (in one market, or all); returns how many."""

@@ -436,6 +436,26 @@ impl PyEngine {
         })
     }
 
+    /// Amends a live order; returns None when amended, else the reason it was refused.
+    #[pyo3(signature = (account, market, order_id, price=None, quantity=None))]
+    fn amend_order(
+        &mut self,
+        account: AccountId,
+        market: &str,
+        order_id: u64,
+        price: Option<&str>,
+        quantity: Option<&str>,
+    ) -> PyResult<Option<&'static str>> {
+        let market = self.market(market)?;
+        let price = price.map(|price| self.engine.parse_price(market, price)).transpose().map_err(exchange_error)?;
+        let quantity = quantity
+            .map(|quantity| self.engine.parse_quantity(market, quantity))
+            .transpose()
+            .map_err(exchange_error)?;
+        let refused = self.engine.amend_order(account, market, order_id, price, quantity).map_err(exchange_error)?;
+        Ok(refused.map(Reject::name))
+    }
+
     /// The subaccount's live orders: (market, order id, side, price, remaining, reduce_only).
     fn open_orders(&self, account: AccountId) -> PyResult<Vec<(String, u64, &'static str, String, String, bool)>> {
         let orders = self.engine.open_orders(account).map_err(exchange_error)?;
@@ -728,6 +748,13 @@ fn event_dict<'py>(
             dict.set_item("market", market_name(*market))?;
             dict.set_item("order_id", order_id)?;
             dict.set_item("quantity", engine.format_quantity(*market, *quantity))?;
+            dict.set_item("reason", reason.name())?;
+        }
+        EventKind::AmendRejected { account, market, order_id, reason } => {
+            dict.set_item("kind", "AmendRejected")?;
+            dict.set_item("account", account)?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("order_id", order_id)?;
             dict.set_item("reason", reason.name())?;
         }
         EventKind::OrderAmended { account, market, order_id, price, quantity } => {

@@ -133,7 +133,15 @@ pub enum EventKind {
         quantity: i64,
         reason: Reject,
     },
-    /// A resting order now has `quantity` lots left (a reduce-only order shrunk with its position).
+    /// An amend that was refused; the order is unchanged.
+    AmendRejected {
+        account: AccountId,
+        market: usize,
+        order_id: OrderId,
+        reason: Reject,
+    },
+    /// A resting order now has `price` and `quantity` lots left (an amend, or a reduce-only order
+    /// shrunk with its position).
     OrderAmended {
         account: AccountId,
         market: usize,

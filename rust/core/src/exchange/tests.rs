@@ -333,3 +333,69 @@ fn time_only_moves_forward_and_bad_amounts_are_errors() {
     assert!(matches!(engine.set_max_leverage(alice, 51), Err(ExchangeError::InvalidLeverage { .. })));
     assert!(matches!(engine.set_max_leverage(alice, 0), Err(ExchangeError::InvalidLeverage { .. })));
 }
+
+#[test]
+fn amending_a_spot_bid_relocks_for_its_new_size_and_price() {
+    let mut engine = Engine::new(spec(20_000, 50_000)).unwrap();
+    let buyer = engine.open_account("buyer").unwrap();
+    engine.deposit(buyer, USDC, usdc(3_000)).unwrap();
+    engine.set_index_price(BTC, usdc(100_000)).unwrap();
+    let bid = engine.place_order(buyer, BTC_USDC, &limit(Side::Bid, 1_000_000, 1_000)).unwrap();
+    let locked = |engine: &Engine| engine.accounts().locked[engine.accounts().asset_slot(buyer, USDC)];
+    assert_eq!(locked(&engine), usdc(1_000) + 500_000);
+    // Twice the size at 90,000: notional 1,800 plus 5 bp.
+    assert_eq!(engine.amend_order(buyer, BTC_USDC, bid.book.order_id, Some(900_000), Some(2_000)).unwrap(), None);
+    assert_eq!(locked(&engine), usdc(1_800) + 900_000);
+    // 4,000 lots would need 3,601.8 USDC: refused, nothing changes.
+    let before = (locked(&engine), engine.book(BTC_USDC).order(bid.book.order_id));
+    let refused = engine.amend_order(buyer, BTC_USDC, bid.book.order_id, None, Some(4_000)).unwrap();
+    assert_eq!(refused, Some(Reject::InsufficientBalance));
+    assert_eq!((locked(&engine), engine.book(BTC_USDC).order(bid.book.order_id)), before);
+    assert!(matches!(engine.events().last().unwrap().kind, EventKind::AmendRejected { .. }));
+    engine.cancel_order(buyer, BTC_USDC, bid.book.order_id).unwrap();
+    assert_eq!(locked(&engine), 0);
+    assert_balanced(&engine);
+}
+
+#[test]
+fn amending_a_perp_order_larger_is_margin_checked_and_smaller_always_passes() {
+    let (mut engine, alice, _) = perp_engine(0, 0);
+    // Equity 10,000 at 10x: 100,000 of notional fits, 100,001 does not.
+    let bid = engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 9_900, 50_000)).unwrap();
+    let id = bid.book.order_id;
+    assert_eq!(engine.amend_order(alice, SOL_PERP, id, None, Some(100_000)).unwrap(), None);
+    assert_eq!(engine.accounts().open_bids[0], 100_000);
+    assert_eq!(engine.amend_order(alice, SOL_PERP, id, None, Some(100_001)).unwrap(), Some(Reject::InsufficientMargin));
+    assert_eq!(engine.amend_order(alice, SOL_PERP, id, None, Some(10)).unwrap(), None);
+    assert_eq!(engine.accounts().open_bids[0], 10);
+    assert_eq!(
+        engine.amend_order(alice, SOL_PERP, id, Some(10_100), None).unwrap(),
+        None,
+        "no ask rests, so a higher bid does not cross"
+    );
+    assert_eq!(engine.book(SOL_PERP).order(id).unwrap().price, 10_100);
+}
+
+#[test]
+fn amend_misuse_is_an_error_and_races_are_refusals() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    let ask = engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_100, 10)).unwrap();
+    let id = ask.book.order_id;
+    assert!(matches!(
+        engine.amend_order(alice, SOL_PERP, id, Some(10_200), None),
+        Err(ExchangeError::NotYourOrder { .. })
+    ));
+    assert!(matches!(engine.amend_order(bob, SOL_PERP, id, None, None), Err(ExchangeError::InvalidOrder(_))));
+    assert!(matches!(engine.amend_order(bob, SOL_PERP, id, Some(0), None), Err(ExchangeError::InvalidOrder(_))));
+    assert!(matches!(engine.amend_order(bob, SOL_PERP, 99, Some(10_200), None), Err(ExchangeError::Book(_))));
+    let crossing = engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 5)).unwrap();
+    assert_eq!(
+        engine.amend_order(alice, SOL_PERP, crossing.book.order_id, Some(10_100), None).unwrap(),
+        Some(Reject::Book(BookReason::AmendWouldCross))
+    );
+    engine.cancel_order(bob, SOL_PERP, id).unwrap();
+    assert_eq!(
+        engine.amend_order(bob, SOL_PERP, id, Some(10_200), None).unwrap(),
+        Some(Reject::Book(BookReason::OrderNotLive))
+    );
+}

@@ -59,7 +59,7 @@ impl Engine {
         };
         if let (Some(perp), Some(mark), Some(quantity)) = (perp, mark, quantity) {
             if !order.reduce_only
-                && !self.perp_order_fits_margin(market, account, perp, order.side, quantity, worst_price, mark)?
+                && !self.perp_order_fits_margin(market, account, perp, order.side, quantity, 0, worst_price, mark)?
             {
                 return reject(self, Reject::InsufficientMargin);
             }
@@ -213,6 +213,95 @@ impl Engine {
         }
     }
 
+    /// Changes a live order's price and/or remaining quantity (a smaller quantity at the same
+    /// price keeps its place). Returns `None` when amended, or why it was not (also an
+    /// `AmendRejected` event): the book's filters, margin for a larger perp exposure, balance for a
+    /// larger spot lock, a reduce-only order growing past its position, or an order no longer live.
+    ///
+    /// # Errors
+    /// Unknown account or market, an id never issued, another subaccount's order, neither field
+    /// given, or a non-positive price or quantity.
+    pub fn amend_order(
+        &mut self,
+        account: AccountId,
+        market: usize,
+        order_id: OrderId,
+        new_price: Option<Price>,
+        new_quantity: Option<Qty>,
+    ) -> Result<Option<Reject>, ExchangeError> {
+        self.check_account(account)?;
+        self.check_market(market)?;
+        if new_price.is_none() && new_quantity.is_none() {
+            return Err(ExchangeError::InvalidOrder("an amend needs a new price, a new quantity or both"));
+        }
+        if new_price.is_some_and(|price| price <= 0) || new_quantity.is_some_and(|quantity| quantity <= 0) {
+            return Err(ExchangeError::InvalidOrder("an amend's price and quantity must be positive"));
+        }
+        let refuse = |engine: &mut Engine, reason: Reject| {
+            engine.emit(EventKind::AmendRejected { account, market, order_id, reason });
+            Ok(Some(reason))
+        };
+        let Some(&meta) = self.orders[market].get(&order_id) else {
+            let mut events = Vec::new();
+            self.books[market].amend(order_id, new_price, new_quantity, &mut events)?;
+            return refuse(self, Reject::Book(BookReason::OrderNotLive));
+        };
+        if meta.account != account {
+            return Err(ExchangeError::NotYourOrder { market: self.spec.markets[market].symbol.clone(), order_id });
+        }
+        let (price, quantity) = (new_price.unwrap_or(meta.price), new_quantity.unwrap_or(meta.remaining));
+        let mark = self.mark(market);
+        self.set_bands(market, mark)?;
+        if meta.reduce_only
+            && quantity > meta.remaining
+            && self.reduce_only_room_besides(account, market, meta.side, Some(order_id)).unwrap_or(0) < quantity
+        {
+            return refuse(self, Reject::ReduceOnlyNotReducing);
+        }
+        let perp = self.perp_of_market[market];
+        let lock_asset = self.lock_asset(market, meta.side);
+        let mut new_lock = meta.locked;
+        if perp.is_none() {
+            new_lock = self.spot_remaining_lock(market, meta.side, price, quantity, meta.filled_notional)?;
+            if new_lock - meta.locked > self.accounts.free(account, lock_asset) {
+                return refuse(self, Reject::InsufficientBalance);
+            }
+        }
+        if let (Some(perp), Some(mark)) = (perp, mark) {
+            if !meta.reduce_only
+                && !self.perp_order_fits_margin(
+                    market,
+                    account,
+                    perp,
+                    meta.side,
+                    quantity,
+                    meta.remaining,
+                    price,
+                    mark,
+                )?
+            {
+                return refuse(self, Reject::InsufficientMargin);
+            }
+        }
+        let mut events = Vec::new();
+        self.books[market].amend(order_id, new_price, new_quantity, &mut events)?;
+        if let Some(rejected) = events.iter().find(|event| event.kind == BookEventKind::Rejected) {
+            return refuse(self, Reject::Book(rejected.reason));
+        }
+        let slot = self.accounts.asset_slot(account, lock_asset);
+        self.accounts.locked[slot] += new_lock - meta.locked;
+        if let Some(perp) = perp {
+            let slot = self.accounts.perp_slot(account, perp);
+            match meta.side {
+                Side::Bid => self.accounts.open_bids[slot] += quantity - meta.remaining,
+                Side::Ask => self.accounts.open_asks[slot] += quantity - meta.remaining,
+            }
+        }
+        self.orders[market].insert(order_id, OrderMeta { price, remaining: quantity, locked: new_lock, ..meta });
+        self.emit(EventKind::OrderAmended { account, market, order_id, price, quantity });
+        Ok(None)
+    }
+
     /// Cancels every live order of a subaccount, in one market or all; returns how many.
     ///
     /// # Errors
@@ -342,7 +431,35 @@ impl Engine {
         }
     }
 
-    /// Whether a perp order keeps initial margin within net equity (see the module docs).
+    /// What a resting spot order of `quantity` lots at `price` must keep locked, given the notional
+    /// it has traded so far (the fee is rounded once on the cumulative notional).
+    fn spot_remaining_lock(
+        &self,
+        market: usize,
+        side: Side,
+        price: Price,
+        quantity: Qty,
+        traded: i64,
+    ) -> Result<i64, ExchangeError> {
+        let spec = &self.spec.markets[market];
+        let overflow = || ExchangeError::Risk(RiskError::Overflow("the order's notional overflows"));
+        match side {
+            Side::Bid => {
+                let notional =
+                    i64::try_from(i128::from(quantity) * i128::from(price) * i128::from(spec.notional_per_tick_lot))
+                        .map_err(|_| overflow())?;
+                let fee_rate = spec.taker_fee_e8.max(spec.maker_fee_e8).max(0);
+                let total = traded.checked_add(notional).ok_or_else(overflow)?;
+                Ok(notional + fee(total, fee_rate) - fee(traded, fee_rate))
+            }
+            Side::Ask => {
+                i64::try_from(i128::from(quantity) * i128::from(spec.base_atoms_per_lot)).map_err(|_| overflow())
+            }
+        }
+    }
+
+    /// Whether a perp order of `quantity` lots keeps initial margin within net equity (see the
+    /// module docs); `replacing` lots of the same side leave the open orders first (an amend).
     #[allow(clippy::too_many_arguments)]
     fn perp_order_fits_margin(
         &mut self,
@@ -351,6 +468,7 @@ impl Engine {
         perp: usize,
         side: Side,
         quantity: Qty,
+        replacing: Qty,
         worst_price: Price,
         mark: Price,
     ) -> Result<bool, ExchangeError> {
@@ -359,8 +477,8 @@ impl Engine {
         let (position, bids, asks) = (state.net_qty[perp], state.open_bids[perp], state.open_asks[perp]);
         let exposure = |bids: i64, asks: i64| (position + bids).abs().max((position - asks).abs());
         let (new_bids, new_asks) = match side {
-            Side::Bid => (bids + quantity, asks),
-            Side::Ask => (bids, asks + quantity),
+            Side::Bid => (bids - replacing + quantity, asks),
+            Side::Ask => (bids, asks - replacing + quantity),
         };
         if exposure(new_bids, new_asks) <= exposure(bids, asks) {
             return Ok(true);
@@ -385,6 +503,17 @@ impl Engine {
 
     /// How many lots a new reduce-only order may have, or `None` if it would not reduce.
     fn reduce_only_room(&self, account: AccountId, market: usize, side: Side) -> Option<Qty> {
+        self.reduce_only_room_besides(account, market, side, None)
+    }
+
+    /// [`Engine::reduce_only_room`], not counting the resting order `besides` (being amended).
+    fn reduce_only_room_besides(
+        &self,
+        account: AccountId,
+        market: usize,
+        side: Side,
+        besides: Option<OrderId>,
+    ) -> Option<Qty> {
         let perp = self.perp_of_market[market]?;
         let position = self.accounts.net_qty[self.accounts.perp_slot(account, perp)];
         if position == 0 || (position > 0) == (side == Side::Bid) {
@@ -395,6 +524,7 @@ impl Engine {
             .get(&(account, market))
             .into_iter()
             .flatten()
+            .filter(|&&id| Some(id) != besides)
             .filter_map(|id| self.orders[market].get(id))
             .filter(|meta| meta.side == side)
             .map(|meta| meta.remaining)
