@@ -85,6 +85,17 @@ class OpenOrder:
 
 
 @dataclass(frozen=True)
+class PendingTrigger:
+    """A trigger order waiting for ``trigger_by`` to reach ``trigger_price``."""
+
+    trigger_id: int
+    market: str
+    side: str
+    trigger_price: Decimal
+    trigger_by: str
+
+
+@dataclass(frozen=True)
 class MarginSummary:
     """SPEC §4-§5 for one subaccount; amounts in the settlement asset (USDC)."""
 
@@ -240,11 +251,16 @@ class Exchange:
         self_trade_prevention: SelfTradePrevention | str = SelfTradePrevention.RejectTaker,
         client_id: int | None = None,
         quote_quantity: AmountLike | None = None,
+        trigger_price: AmountLike | None = None,
+        trigger_by: str | None = None,
     ) -> OrderResult:
         """Places an order. Rejects and expiries are in the result (``status``, ``reject_reason``) and
         the events, not raised; misuse (unknown names, malformed amounts, contradictory flags) raises.
         ``price`` None with ``order_type="Market"``; ``quote_quantity`` sizes a spot market buy by the
-        quote to spend. ``client_id`` is echoed on the result."""
+        quote to spend. ``client_id`` is echoed on the result. With ``trigger_price`` the order waits
+        off the book (status ``TriggerPending``, a ``trigger_id``) until the ``trigger_by`` price
+        (``"MarkPrice"``, the default, or ``"LastPrice"``) reaches it, then is placed with every check
+        of a new order."""
         if type(post_only) is not bool or type(reduce_only) is not bool:
             raise InvalidTypeError("post_only and reduce_only must be bools")
         if client_id is not None and (type(client_id) is not int or not 0 <= client_id < 2**64):
@@ -262,6 +278,8 @@ class Exchange:
             reduce_only,
             self_trade_prevention,
             client_id,
+            None if trigger_price is None else _amount(trigger_price, "trigger_price"),
+            None if trigger_by is None else _name(trigger_by, "trigger_by"),
         )
 
     def amend_order(
@@ -284,6 +302,17 @@ class Exchange:
             None if price is None else _amount(price, "price"),
             None if quantity is None else _amount(quantity, "quantity"),
         )
+
+    def cancel_trigger(self, subaccount: int, trigger_id: int) -> bool:
+        """Cancels a pending trigger order: True if cancelled, False if it already fired."""
+        return self._engine.cancel_trigger(_subaccount(subaccount), _order_id(trigger_id))
+
+    def pending_triggers(self, subaccount: int) -> list[PendingTrigger]:
+        """The subaccount's trigger orders still waiting, by id."""
+        return [
+            PendingTrigger(trigger_id, market, side, Decimal(price), by)
+            for trigger_id, market, side, price, by in self._engine.pending_triggers(_subaccount(subaccount))
+        ]
 
     def open_orders(self, subaccount: int) -> list[OpenOrder]:
         """The subaccount's live orders, by market and id."""
@@ -394,5 +423,6 @@ __all__ = [
     "OpenOrder",
     "OrderFill",
     "OrderResult",
+    "PendingTrigger",
     "Position",
 ]

@@ -7,7 +7,7 @@
 use crossbook_core::decimal::Decimal;
 use crossbook_core::exchange::{
     AccountId, AssetSpec, Engine, EngineSpec, EventKind, ExchangeError, MarketKind, MarketSpec, OrderCommand, Reject,
-    Setting, VenueSpec,
+    Setting, TriggerBy, VenueSpec,
 };
 use crossbook_core::risk::{Fraction, Haircut, Margin};
 use crossbook_core::Side;
@@ -140,6 +140,7 @@ pub struct OrderReport {
     remaining: i64,
     remaining_is_quote: bool,
     client_id: Option<u64>,
+    trigger_id: Option<u64>,
     /// (price ticks, lots, fee atoms, is taker) per fill.
     fills: Vec<(i64, i64, i64, bool)>,
     tick_size: Decimal,
@@ -200,6 +201,11 @@ impl OrderReport {
     #[getter]
     fn client_id(&self) -> Option<u64> {
         self.client_id
+    }
+    /// The trigger's id while a trigger order waits (status `TriggerPending`).
+    #[getter]
+    fn trigger_id(&self) -> Option<u64> {
+        self.trigger_id
     }
     /// Base quantity filled.
     #[getter]
@@ -369,7 +375,7 @@ impl PyEngine {
     }
 
     #[pyo3(signature = (account, market, side, order_type, quantity, price, quote_quantity, time_in_force, post_only,
-                        reduce_only, self_trade_prevention, client_id))]
+                        reduce_only, self_trade_prevention, client_id, trigger_price=None, trigger_by=None))]
     #[allow(clippy::too_many_arguments)]
     fn place_order(
         &mut self,
@@ -385,6 +391,8 @@ impl PyEngine {
         reduce_only: bool,
         self_trade_prevention: &Bound<'_, PyAny>,
         client_id: Option<u64>,
+        trigger_price: Option<&str>,
+        trigger_by: Option<&str>,
     ) -> PyResult<OrderReport> {
         let market = self.market(market)?;
         let quote_asset = self.engine.spec().markets[market].quote;
@@ -405,6 +413,43 @@ impl PyEngine {
             reduce_only,
             self_trade_prevention: convert::self_trade_prevention(self_trade_prevention)?,
         };
+        let (tick_size, step_size) =
+            (self.engine.spec().markets[market].tick_size, self.engine.spec().markets[market].step_size);
+        let quote_atom = Decimal::atom(self.engine.spec().assets[quote_asset].decimals);
+        let report = |status, reject_reason, trigger_id| OrderReport {
+            order_id: None,
+            status,
+            reject_reason,
+            filled_lots: 0,
+            remaining: command.quantity.or(command.quote_quantity).unwrap_or(0),
+            remaining_is_quote: command.quote_quantity.is_some(),
+            client_id,
+            trigger_id,
+            fills: Vec::new(),
+            tick_size,
+            step_size,
+            quote_atom,
+        };
+        if let Some(trigger_price) = trigger_price {
+            let trigger_price = self.engine.parse_price(market, trigger_price).map_err(exchange_error)?;
+            let by = match trigger_by.unwrap_or("MarkPrice") {
+                "MarkPrice" => TriggerBy::MarkPrice,
+                "LastPrice" => TriggerBy::LastPrice,
+                other => {
+                    return Err(InvalidArgumentError::new_err(format!(
+                        "trigger_by must be one of 'MarkPrice', 'LastPrice', got {other:?}"
+                    )))
+                }
+            };
+            let accepted = self.engine.place_trigger_order(account, market, &command, trigger_price, by);
+            return Ok(match accepted.map_err(exchange_error)? {
+                Ok(trigger_id) => report("TriggerPending", None, Some(trigger_id)),
+                Err(reason) => report("Rejected", Some(reason.name()), None),
+            });
+        }
+        if trigger_by.is_some() {
+            return Err(InvalidOrderError::new_err("trigger_by needs a trigger_price"));
+        }
         let outcome = self.engine.place_order(account, market, &command).map_err(exchange_error)?;
         let fills = self.engine.events()[outcome.first_event..]
             .iter()
@@ -429,6 +474,7 @@ impl PyEngine {
             },
             remaining_is_quote: command.quote_quantity.is_some(),
             client_id,
+            trigger_id: None,
             fills,
             tick_size: spec.tick_size,
             step_size: spec.step_size,
@@ -454,6 +500,28 @@ impl PyEngine {
             .map_err(exchange_error)?;
         let refused = self.engine.amend_order(account, market, order_id, price, quantity).map_err(exchange_error)?;
         Ok(refused.map(Reject::name))
+    }
+
+    /// Cancels a pending trigger order: True if cancelled, False if it already fired or was cancelled.
+    fn cancel_trigger(&mut self, account: AccountId, trigger_id: u64) -> PyResult<bool> {
+        self.engine.cancel_trigger(account, trigger_id).map_err(exchange_error)
+    }
+
+    /// The subaccount's pending triggers: (trigger id, market, side, trigger price, trigger by).
+    fn pending_triggers(&self, account: AccountId) -> PyResult<Vec<(u64, String, &'static str, String, &'static str)>> {
+        let triggers = self.engine.pending_triggers(account).map_err(exchange_error)?;
+        Ok(triggers
+            .into_iter()
+            .map(|trigger| {
+                (
+                    trigger.trigger_id,
+                    self.engine.spec().markets[trigger.market].symbol.clone(),
+                    trigger.order.side.name(),
+                    self.engine.format_price(trigger.market, trigger.trigger_price),
+                    trigger.by.name(),
+                )
+            })
+            .collect())
     }
 
     /// The subaccount's live orders: (market, order id, side, price, remaining, reduce_only).
@@ -749,6 +817,22 @@ fn event_dict<'py>(
             dict.set_item("order_id", order_id)?;
             dict.set_item("quantity", engine.format_quantity(*market, *quantity))?;
             dict.set_item("reason", reason.name())?;
+        }
+        EventKind::TriggerAccepted { account, market, trigger_id, side, trigger_price } => {
+            dict.set_item("kind", "TriggerAccepted")?;
+            dict.set_item("account", account)?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("trigger_id", trigger_id)?;
+            dict.set_item("side", side.name())?;
+            dict.set_item("trigger_price", engine.format_price(*market, *trigger_price))?;
+        }
+        EventKind::Triggered { account, market, trigger_id }
+        | EventKind::TriggerCancelled { account, market, trigger_id } => {
+            let kind = if matches!(event.kind, EventKind::Triggered { .. }) { "Triggered" } else { "TriggerCancelled" };
+            dict.set_item("kind", kind)?;
+            dict.set_item("account", account)?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("trigger_id", trigger_id)?;
         }
         EventKind::AmendRejected { account, market, order_id, reason } => {
             dict.set_item("kind", "AmendRejected")?;

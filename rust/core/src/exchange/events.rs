@@ -133,6 +133,25 @@ pub enum EventKind {
         quantity: i64,
         reason: Reject,
     },
+    /// A trigger order is waiting for `trigger_price`.
+    TriggerAccepted {
+        account: AccountId,
+        market: usize,
+        trigger_id: u64,
+        side: Side,
+        trigger_price: i64,
+    },
+    /// A trigger order's price was reached; the order placement follows.
+    Triggered {
+        account: AccountId,
+        market: usize,
+        trigger_id: u64,
+    },
+    TriggerCancelled {
+        account: AccountId,
+        market: usize,
+        trigger_id: u64,
+    },
     /// An amend that was refused; the order is unchanged.
     AmendRejected {
         account: AccountId,

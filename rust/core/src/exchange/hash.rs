@@ -80,6 +80,28 @@ pub(super) fn digest(engine: &Engine) -> u64 {
             ]);
         }
     }
+    hash.ints(engine.last_price.iter().map(|price| price.map_or(-1, i128::from)));
+    hash.int(i128::from(engine.next_trigger_id));
+    for trigger in &engine.triggers {
+        let order = &trigger.order;
+        hash.ints([
+            i128::from(trigger.trigger_id),
+            i128::from(trigger.account),
+            i128::try_from(trigger.market).unwrap_or(-1),
+            i128::from(trigger.trigger_price),
+            trigger.by as i128,
+            i128::from(trigger.rising),
+            order.side as i128,
+            order.order_type as i128,
+            order.price.map_or(-1, i128::from),
+            order.quantity.map_or(-1, i128::from),
+            order.quote_quantity.map_or(-1, i128::from),
+            order.time_in_force as i128,
+            i128::from(order.post_only),
+            i128::from(order.reduce_only),
+            order.self_trade_prevention as i128,
+        ]);
+    }
     let venue = &engine.venue;
     hash.ints(venue.fees.iter().chain(&venue.liquidation_fund).map(|&value| i128::from(value)));
     hash.int(i128::from(venue.pnl_clearing));

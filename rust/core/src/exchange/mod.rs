@@ -30,6 +30,7 @@
 //!   one sweep, a reduce-only order resting behind the same account's ordinary orders on the same
 //!   side can still be reached after those reduced the position.
 //! - Self-trade prevention applies between orders of the same owner, across their subaccounts.
+//! - Trigger orders wait off the book until the mark or last price reaches them (see `triggers`).
 //! - Prices: the caller sets index prices (per asset, in quote per unit) and marks (per perp). A perp
 //!   without a mark falls back to its base asset's index. An asset without an index price is worth
 //!   nothing as collateral. Limit prices must lie within the market's multipliers of the mark;
@@ -237,6 +238,13 @@ pub struct Engine {
     what_if: Scenario,
     /// Reused result buffers of the scan run after every price update.
     last_scan: ScanResult,
+    /// The last trade price of each market.
+    last_price: Vec<Option<Price>>,
+    /// Trigger orders waiting for their price, by id.
+    triggers: Vec<PendingTrigger>,
+    next_trigger_id: u64,
+    /// Set while triggers fire, so orders they place do not fire others recursively.
+    firing_triggers: bool,
 }
 
 /// `ceil(value × rate_e8 / 10^8)`: a fee rounded toward the venue.
@@ -334,6 +342,10 @@ impl Engine {
             book_events: Vec::new(),
             what_if: Scenario::default(),
             last_scan: ScanResult::default(),
+            last_price: vec![None; spec.markets.len()],
+            triggers: Vec::new(),
+            next_trigger_id: 0,
+            firing_triggers: false,
             spec,
         })
     }
@@ -658,7 +670,7 @@ impl Engine {
             return Err(error);
         }
         self.emit(EventKind::IndexPrice { asset, price });
-        Ok(())
+        self.fire_triggers()
     }
 
     /// Sets a perpetual's mark price (ticks) and rescans every account.
@@ -678,7 +690,7 @@ impl Engine {
         }
         self.mark_set[market] = true;
         self.emit(EventKind::MarkPrice { market, price });
-        Ok(())
+        self.fire_triggers()
     }
 
     /// Perps without a mark of their own follow their base asset's index.
@@ -900,6 +912,9 @@ fn check_positive(what: &str, value: i64) -> Result<(), ExchangeError> {
 }
 
 mod trading;
+mod triggers;
+
+pub use triggers::{PendingTrigger, TriggerBy};
 
 #[cfg(test)]
 mod tests;

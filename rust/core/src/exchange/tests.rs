@@ -399,3 +399,64 @@ fn amend_misuse_is_an_error_and_races_are_refusals() {
         Some(Reject::Book(BookReason::OrderNotLive))
     );
 }
+
+#[test]
+fn a_stop_loss_fires_when_the_mark_falls_to_it_and_closes_the_position() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 100)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 100)).unwrap();
+    let stop = OrderCommand { reduce_only: true, ..market_order(Side::Ask, 100) };
+    let trigger = engine.place_trigger_order(alice, SOL_PERP, &stop, 9_500, TriggerBy::MarkPrice).unwrap().unwrap();
+    engine.place_order(bob, SOL_PERP, &limit(Side::Bid, 9_400, 100)).unwrap();
+    engine.set_mark_price(SOL_PERP, 9_600).unwrap();
+    assert_eq!(engine.pending_triggers(alice).unwrap().len(), 1, "9,600 is above the 9,500 trigger");
+    engine.set_mark_price(SOL_PERP, 9_500).unwrap();
+    assert!(engine.pending_triggers(alice).unwrap().is_empty());
+    assert_eq!(engine.accounts().net_qty[0], 0, "the stop sold the whole position to bob's bid");
+    assert!(engine
+        .events()
+        .iter()
+        .any(|event| event.kind == EventKind::Triggered { account: alice, market: SOL_PERP, trigger_id: trigger }));
+    assert_balanced(&engine);
+}
+
+#[test]
+fn a_last_price_trigger_above_the_market_fires_on_a_trade_at_or_above_it() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 10)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 10)).unwrap();
+    let breakout = limit(Side::Bid, 10_300, 5);
+    engine.place_trigger_order(alice, SOL_PERP, &breakout, 10_200, TriggerBy::LastPrice).unwrap().unwrap();
+    let carol = engine.open_account("carol").unwrap();
+    engine.deposit(carol, USDC, usdc(100_000)).unwrap();
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_200, 1)).unwrap();
+    assert_eq!(engine.pending_triggers(alice).unwrap().len(), 1);
+    engine.place_order(carol, SOL_PERP, &limit(Side::Bid, 10_200, 1)).unwrap();
+    assert!(engine.pending_triggers(alice).unwrap().is_empty(), "the trade at 10,200 fired it");
+    let resting: Vec<_> = engine.open_orders(alice).unwrap();
+    assert_eq!(resting.len(), 1);
+    assert_eq!((resting[0].side, resting[0].price, resting[0].remaining), (Side::Bid, 10_300, 5));
+}
+
+#[test]
+fn triggers_are_cancelled_one_by_one_or_with_cancel_all_and_need_a_price() {
+    let mut engine = Engine::new(spec(0, 0)).unwrap();
+    let alice = engine.open_account("alice").unwrap();
+    let bob = engine.open_account("bob").unwrap();
+    let refused =
+        engine.place_trigger_order(alice, SOL_PERP, &market_order(Side::Bid, 1), 10_000, TriggerBy::LastPrice);
+    assert_eq!(refused.unwrap(), Err(Reject::NoPrice));
+    engine.set_mark_price(SOL_PERP, 10_000).unwrap();
+    let first = engine.place_trigger_order(alice, SOL_PERP, &market_order(Side::Bid, 1), 11_000, TriggerBy::MarkPrice);
+    let first = first.unwrap().unwrap();
+    engine
+        .place_trigger_order(alice, SOL_PERP, &market_order(Side::Bid, 1), 12_000, TriggerBy::MarkPrice)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(engine.cancel_trigger(bob, first), Err(ExchangeError::NotYourOrder { .. })));
+    assert!(engine.cancel_trigger(alice, first).unwrap());
+    assert!(!engine.cancel_trigger(alice, first).unwrap());
+    assert!(matches!(engine.cancel_trigger(alice, 99), Err(ExchangeError::InvalidRequest(_))));
+    assert_eq!(engine.cancel_all(alice, None).unwrap(), 1);
+    assert!(engine.pending_triggers(alice).unwrap().is_empty());
+}

@@ -181,6 +181,9 @@ impl Engine {
                 self.shrink_reduce_only(touched_account, touched_market)?;
             }
         }
+        if outcome.filled > 0 {
+            self.fire_triggers()?;
+        }
         Ok(OrderOutcome { book: outcome, reject: reject_reason, first_event })
     }
 
@@ -302,7 +305,8 @@ impl Engine {
         Ok(None)
     }
 
-    /// Cancels every live order of a subaccount, in one market or all; returns how many.
+    /// Cancels every live order and pending trigger of a subaccount, in one market or all; returns
+    /// how many.
     ///
     /// # Errors
     /// Unknown account or market.
@@ -311,8 +315,8 @@ impl Engine {
         if let Some(market) = market {
             self.check_market(market)?;
         }
+        let mut cancelled = self.cancel_triggers_of(account, market);
         let markets = market.map_or(0..self.spec.markets.len(), |market| market..market + 1);
-        let mut cancelled = 0;
         for market in markets {
             let mut mine: Vec<OrderId> =
                 self.orders[market].iter().filter(|(_, meta)| meta.account == account).map(|(&id, _)| id).collect();
@@ -544,6 +548,7 @@ impl Engine {
     ) -> AccountId {
         let spec = &self.spec.markets[market];
         let (maker_fee_e8, taker_fee_e8) = (spec.maker_fee_e8, spec.taker_fee_e8);
+        self.last_price[market] = Some(fill.price);
         let mut maker_meta = *self.orders[market].get(&fill.maker_order_id).expect("a resting maker has a record");
         let taker_leg = Leg { account: taker, side: fill.side, fee_rate_e8: taker_fee_e8 };
         let maker_leg = Leg { account: maker_meta.account, side: maker_meta.side, fee_rate_e8: maker_fee_e8 };
@@ -757,7 +762,7 @@ fn rejected_outcome(order: &OrderCommand) -> PlaceOutcome {
     }
 }
 
-fn check_order_shape(order: &OrderCommand, is_perp: bool) -> Result<(), ExchangeError> {
+pub(super) fn check_order_shape(order: &OrderCommand, is_perp: bool) -> Result<(), ExchangeError> {
     let invalid = |message| Err(ExchangeError::InvalidOrder(message));
     match (order.order_type, order.price) {
         (OrderType::Limit, None) => return invalid("a Limit order needs a price"),
