@@ -219,6 +219,7 @@ def test_engine_spec_of_the_default() -> None:
         "realize_interval_ms": 10_000,
         "interest_interval_ms": 3_600_000,
         "funding_interval_ms": 3_600_000,
+        "throttle_threshold": 0.92,
     }
     assert spec["assets"][0] == {
         "symbol": "USDC",

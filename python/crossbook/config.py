@@ -912,6 +912,7 @@ class Config:
               "venue": {
                   "max_subaccounts": int, "default_leverage": int, "max_leverage": int,
                   "realize_interval_ms": int, "interest_interval_ms": int, "funding_interval_ms": int,
+                  "throttle_threshold": float,
               },
             }
 
@@ -971,6 +972,7 @@ class Config:
                 "realize_interval_ms": venue.realize_interval_ms,
                 "interest_interval_ms": venue.interest_interval_ms,
                 "funding_interval_ms": venue.funding_interval_ms,
+                "throttle_threshold": float(venue.throttle_threshold),
             },
         }
 

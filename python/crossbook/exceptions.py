@@ -84,6 +84,11 @@ class InsufficientBalanceError(CrossbookError):
     """A withdrawal or transfer of more than the free balance."""
 
 
+class LendingRefusedError(CrossbookError):
+    """A borrow, redemption or withdrawal the pool cannot serve now: it lacks the cash, is throttled
+    (utilization past the threshold), or the amount exceeds what is lent."""
+
+
 class InsufficientMarginError(CrossbookError):
     """A withdrawal, transfer or leverage change that would take initial margin above net equity."""
 
@@ -100,6 +105,7 @@ __all__ = [
     "InvalidPriceError",
     "InvalidQuantityError",
     "InvalidTypeError",
+    "LendingRefusedError",
     "SubaccountLimitError",
     "UnknownAccountError",
     "UnknownNameError",

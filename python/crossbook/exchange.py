@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy.typing as npt
 
+from crossbook import lending
 from crossbook._core import Engine, OrderFill, OrderResult
 from crossbook.config import Config
 from crossbook.enums import OrderType, SelfTradePrevention, Side, TimeInForce
@@ -96,6 +97,18 @@ class PendingTrigger:
 
 
 @dataclass(frozen=True)
+class PoolView:
+    """One asset's borrow/lend pool; rates are APRs."""
+
+    lent: Decimal
+    borrowed: Decimal
+    cash: Decimal
+    utilization: float
+    borrow_rate: Decimal
+    lend_rate: Decimal
+
+
+@dataclass(frozen=True)
 class MarginSummary:
     """SPEC §4-§5 for one subaccount; amounts in the settlement asset (USDC)."""
 
@@ -142,6 +155,8 @@ class AssetAudit:
     locked_by_orders: Decimal
     lent: Decimal
     borrowed: Decimal
+    pool_cash: Decimal
+    lending_income: Decimal
     fees: Decimal
     liquidation_fund: Decimal
     pnl_clearing: Decimal
@@ -216,6 +231,67 @@ class Exchange:
         """``max_leverage`` and the auto-* switches of a subaccount."""
         return dict(self._engine.settings(_subaccount(subaccount)))
 
+    # ----- borrow and lend -----------------------------------------------------------------------
+
+    def lend(self, subaccount: int, asset: str, amount: AmountLike) -> None:
+        """Lends free balance to the asset's pool (it stays collateral and earns the lend rate)."""
+        self._engine.lend(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def redeem(self, subaccount: int, asset: str, amount: AmountLike) -> None:
+        """Takes lent balance back; refused (``LendingRefusedError``) while the pool is throttled or
+        lacks the cash."""
+        self._engine.redeem(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def borrow(self, subaccount: int, asset: str, amount: AmountLike) -> None:
+        """Borrows from the asset's pool into the free balance, paying at once an entry fee for the
+        rest of the current interest interval; refused if the pool lacks the cash or would pass its
+        throttle, or if initial margin would exceed net equity."""
+        symbol, text = _name(asset, "asset"), _amount(amount, "amount")
+        rate = lending.interval_rate_e18(self.config, symbol, self._utilization_after_borrow(symbol, text))
+        self._engine.borrow(_subaccount(subaccount), symbol, text, rate)
+
+    def repay(self, subaccount: int, asset: str, amount: AmountLike) -> Decimal:
+        """Repays up to ``amount`` of a borrow from the free balance; returns what was repaid."""
+        return Decimal(self._engine.repay(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount")))
+
+    def pools(self) -> dict[str, PoolView]:
+        """Per asset: lent, borrowed, utilization and the current borrow and lend APRs."""
+        views = {}
+        fee = self.config.venue.lend_venue_fee
+        for symbol, lent, borrowed, utilization, cash in self._engine.pools():
+            curve = self.config.asset(symbol).lending
+            u = Decimal(repr(utilization)).min(Decimal(1))
+            views[symbol] = PoolView(
+                lent=Decimal(lent),
+                borrowed=Decimal(borrowed),
+                cash=Decimal(cash),
+                utilization=utilization,
+                borrow_rate=curve.borrow_rate(u),
+                lend_rate=curve.lend_rate(u, fee),
+            )
+        return views
+
+    def borrow_lend_positions(self, subaccount: int) -> dict[str, tuple[Decimal, Decimal]]:
+        """Per asset with a lend or a borrow: (lent, borrowed)."""
+        return {
+            symbol: (balance.lent, balance.borrowed)
+            for symbol, balance in self.balances(subaccount).items()
+            if balance.lent or balance.borrowed
+        }
+
+    def _utilization_after_borrow(self, symbol: str, amount: str) -> Decimal:
+        """The pool's utilization with the borrow counted: the rate the borrower's entry fee uses."""
+        for name, lent, borrowed, _utilization, _cash in self._engine.pools():
+            if name == symbol:
+                try:
+                    extra = Decimal(amount)
+                except ArithmeticError:
+                    extra = Decimal(0)  # the engine refuses the malformed amount with its own error
+                lent_amount = Decimal(lent)
+                return Decimal(1) if lent_amount <= 0 else min(Decimal(1), (Decimal(borrowed) + extra) / lent_amount)
+        self.config.asset(symbol)  # raises the unknown-asset error
+        return Decimal(0)
+
     # ----- prices and time -------------------------------------------------------------------------
 
     def set_index_price(self, asset: str, price: AmountLike) -> None:
@@ -227,8 +303,20 @@ class Exchange:
         self._engine.set_mark_price(_name(market, "market"), _amount(price, "price"))
 
     def advance_to(self, time_ms: int) -> None:
-        """Moves engine time (milliseconds) forward; it never goes back."""
-        self._engine.advance_to(_int(time_ms, "time_ms"))
+        """Moves engine time (milliseconds) forward; it never goes back. Interest accrues on every
+        pool at each interest boundary crossed, in order, at the rate of the pool's utilization
+        there (see :mod:`crossbook.lending`)."""
+        target = _int(time_ms, "time_ms")
+        if target < self._engine.time_ms:
+            self._engine.advance_to(target)  # raises: time never goes back
+        lender_share = lending.lender_share_e18(self.config)
+        for boundary in lending.boundaries(self.config, self._engine.time_ms, target):
+            self._engine.advance_to(boundary)
+            for symbol, _lent, borrowed, utilization, _cash in self._engine.pools():
+                if Decimal(borrowed) > 0:
+                    rate = lending.interval_rate_e18(self.config, symbol, utilization)
+                    self._engine.accrue_interest(symbol, rate, lender_share)
+        self._engine.advance_to(target)
 
     @property
     def time_ms(self) -> int:
@@ -424,5 +512,6 @@ __all__ = [
     "OrderFill",
     "OrderResult",
     "PendingTrigger",
+    "PoolView",
     "Position",
 ]

@@ -21,6 +21,7 @@ pyo3::import_exception!(crossbook.exceptions, SubaccountLimitError);
 pyo3::import_exception!(crossbook.exceptions, WrongOwnerError);
 pyo3::import_exception!(crossbook.exceptions, InsufficientBalanceError);
 pyo3::import_exception!(crossbook.exceptions, InsufficientMarginError);
+pyo3::import_exception!(crossbook.exceptions, LendingRefusedError);
 
 /// Converts a core error into its Python exception.
 pub fn book_error(error: BookError) -> PyErr {

@@ -18,8 +18,8 @@ use pyo3::types::{PyDict, PyList};
 use crate::convert;
 use crate::errors::{
     book_error, ConfigError, InsufficientBalanceError, InsufficientMarginError, InvalidAmountError,
-    InvalidArgumentError, InvalidOrderError, SubaccountLimitError, UnknownAccountError, UnknownNameError,
-    WrongOwnerError,
+    InvalidArgumentError, InvalidOrderError, LendingRefusedError, SubaccountLimitError, UnknownAccountError,
+    UnknownNameError, WrongOwnerError,
 };
 
 /// The one mapping from engine errors to Python exceptions.
@@ -34,6 +34,7 @@ pub fn exchange_error(error: ExchangeError) -> PyErr {
         ExchangeError::Decimal { .. } | ExchangeError::NotPositive { .. } => InvalidAmountError::new_err(message),
         ExchangeError::InsufficientBalance { .. } => InsufficientBalanceError::new_err(message),
         ExchangeError::InsufficientMargin { .. } => InsufficientMarginError::new_err(message),
+        ExchangeError::LendingRefused { .. } => LendingRefusedError::new_err(message),
         ExchangeError::InvalidOrder(_) => InvalidOrderError::new_err(message),
         ExchangeError::InvalidRequest(_) => InvalidArgumentError::new_err(message),
         ExchangeError::Book(error) => book_error(error),
@@ -117,6 +118,8 @@ fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
             max_subaccounts: item(&venue, "max_subaccounts")?,
             default_leverage: item(&venue, "default_leverage")?,
             max_leverage: item(&venue, "max_leverage")?,
+            interest_interval_ms: item(&venue, "interest_interval_ms")?,
+            throttle_threshold: item(&venue, "throttle_threshold")?,
         },
     })
 }
@@ -321,6 +324,61 @@ impl PyEngine {
         let asset = self.asset(asset)?;
         let amount = self.engine.parse_amount(asset, amount).map_err(exchange_error)?;
         self.engine.transfer(from, to, asset, amount).map_err(exchange_error)
+    }
+
+    fn lend(&mut self, account: AccountId, asset: &str, amount: &str) -> PyResult<()> {
+        let asset = self.asset(asset)?;
+        let amount = self.engine.parse_amount(asset, amount).map_err(exchange_error)?;
+        self.engine.lend(account, asset, amount).map_err(exchange_error)
+    }
+
+    fn redeem(&mut self, account: AccountId, asset: &str, amount: &str) -> PyResult<()> {
+        let asset = self.asset(asset)?;
+        let amount = self.engine.parse_amount(asset, amount).map_err(exchange_error)?;
+        self.engine.redeem(account, asset, amount, true).map_err(exchange_error)
+    }
+
+    /// Borrows; `interval_rate_e18` is the pool's current rate per interest interval, in 1e-18.
+    fn borrow(&mut self, account: AccountId, asset: &str, amount: &str, interval_rate_e18: u128) -> PyResult<()> {
+        let asset = self.asset(asset)?;
+        let amount = self.engine.parse_amount(asset, amount).map_err(exchange_error)?;
+        self.engine.borrow(account, asset, amount, interval_rate_e18).map_err(exchange_error)
+    }
+
+    /// Repays up to `amount`; returns what was repaid.
+    fn repay(&mut self, account: AccountId, asset: &str, amount: &str) -> PyResult<String> {
+        let asset = self.asset(asset)?;
+        let amount = self.engine.parse_amount(asset, amount).map_err(exchange_error)?;
+        let repaid = self.engine.repay(account, asset, amount).map_err(exchange_error)?;
+        Ok(self.engine.format_amount(asset, repaid))
+    }
+
+    /// Accrues one interest interval on a pool (rates in 1e-18).
+    fn accrue_interest(&mut self, asset: &str, interval_rate_e18: u128, lender_share_e18: u128) -> PyResult<()> {
+        let asset = self.asset(asset)?;
+        self.engine.accrue_interest(asset, interval_rate_e18, lender_share_e18).map_err(exchange_error)
+    }
+
+    /// Per asset: (symbol, lent, borrowed, utilization, cash) with amounts as decimal strings.
+    fn pools(&self) -> Vec<(String, String, String, f64, String)> {
+        self.engine
+            .pools()
+            .iter()
+            .enumerate()
+            .map(|(asset, pool)| {
+                let atoms = |value: i128| {
+                    i64::try_from(value)
+                        .map_or_else(|_| value.to_string(), |value| self.engine.format_amount(asset, value))
+                };
+                (
+                    self.engine.spec().assets[asset].symbol.clone(),
+                    atoms(i128::try_from(pool.lent()).unwrap_or(i128::MAX)),
+                    atoms(i128::try_from(pool.borrowed()).unwrap_or(i128::MAX)),
+                    pool.utilization(),
+                    atoms(pool.cash),
+                )
+            })
+            .collect()
     }
 
     fn set_max_leverage(&mut self, account: AccountId, leverage: i64) -> PyResult<()> {
@@ -592,7 +650,7 @@ impl PyEngine {
                     self.engine.spec().assets[asset].symbol.clone(),
                     self.engine.format_amount(asset, balance.free),
                     self.engine.format_amount(asset, balance.locked),
-                    self.engine.format_amount(asset, 0),
+                    self.engine.format_amount(asset, balance.lent),
                     self.engine.format_amount(asset, balance.borrowed),
                 )
             })
@@ -668,8 +726,10 @@ impl PyEngine {
             dict.set_item("asset", &self.engine.spec().assets[asset].symbol)?;
             dict.set_item("held_by_subaccounts", format(audit.held_by_accounts))?;
             dict.set_item("locked_by_orders", format(audit.locked_by_orders))?;
-            dict.set_item("lent", format(0))?;
-            dict.set_item("borrowed", format(0))?;
+            dict.set_item("lent", format(audit.lent))?;
+            dict.set_item("borrowed", format(audit.borrowed))?;
+            dict.set_item("pool_cash", format(audit.pool_cash))?;
+            dict.set_item("lending_income", format(audit.lending_income))?;
             dict.set_item("fees", format(audit.fees))?;
             dict.set_item("liquidation_fund", format(audit.liquidation_fund))?;
             dict.set_item("pnl_clearing", format(audit.pnl_clearing))?;
@@ -682,8 +742,8 @@ impl PyEngine {
     }
 
     /// The vectorized margin check over every subaccount, as numpy columns.
-    fn scan<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let engine = &self.engine;
+    fn scan<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let engine = &mut self.engine;
         let result = py.detach(|| engine.scan()).map_err(exchange_error)?;
         crate::risk::into_dict(py, result)
     }
@@ -735,6 +795,32 @@ fn event_dict<'py>(
             dict.set_item("to", to)?;
             dict.set_item("asset", asset_name(*asset))?;
             dict.set_item("amount", engine.format_amount(*asset, *amount))?;
+        }
+        EventKind::Lend { account, asset, amount }
+        | EventKind::Redeem { account, asset, amount }
+        | EventKind::Repay { account, asset, amount } => {
+            let kind = match event.kind {
+                EventKind::Lend { .. } => "Lend",
+                EventKind::Redeem { .. } => "Redeem",
+                _ => "Repay",
+            };
+            dict.set_item("kind", kind)?;
+            dict.set_item("account", account)?;
+            dict.set_item("asset", asset_name(*asset))?;
+            dict.set_item("amount", engine.format_amount(*asset, *amount))?;
+        }
+        EventKind::Borrow { account, asset, amount, entry_fee } => {
+            dict.set_item("kind", "Borrow")?;
+            dict.set_item("account", account)?;
+            dict.set_item("asset", asset_name(*asset))?;
+            dict.set_item("amount", engine.format_amount(*asset, *amount))?;
+            dict.set_item("entry_fee", engine.format_amount(*asset, *entry_fee))?;
+        }
+        EventKind::InterestAccrued { asset, interest, lenders } => {
+            dict.set_item("kind", "InterestAccrued")?;
+            dict.set_item("asset", asset_name(*asset))?;
+            dict.set_item("interest", engine.format_amount(*asset, *interest))?;
+            dict.set_item("lenders", engine.format_amount(*asset, *lenders))?;
         }
         EventKind::LeverageChanged { account, max_leverage } => {
             dict.set_item("kind", "LeverageChanged")?;

@@ -6,7 +6,9 @@
 //!
 //! `holding[a][k]` is the account's whole signed holding of asset `k` in atoms, including what open
 //! spot orders lock (`locked[a][k]`, ≥ 0); free = holding − locked. A negative holding is a debt
-//! (a settlement the account could not pay from its own balance), valued as a liability.
+//! (a settlement the account could not pay from its own balance), valued as a liability. What it
+//! has lent or borrowed through the pools is counted in pool shares (`lend_shares`,
+//! `borrow_shares`); the risk kernel sees holding + lent − borrowed.
 
 use crate::risk::{AccountState, Columns};
 
@@ -27,6 +29,9 @@ pub struct Accounts {
     pub label: Vec<String>,
     pub holding: Vec<i64>,
     pub locked: Vec<i64>,
+    /// Shares of the asset's pool lent and owed (see `lending`).
+    pub lend_shares: Vec<i64>,
+    pub borrow_shares: Vec<i64>,
     pub net_qty: Vec<i64>,
     pub net_cost: Vec<i64>,
     pub open_bids: Vec<i64>,
@@ -83,8 +88,9 @@ impl Accounts {
         let id = AccountId::try_from(self.owner.len()).expect("fewer than 2^32 accounts");
         self.owner.push(owner);
         self.label.push(label);
-        self.holding.extend(std::iter::repeat_n(0, self.assets));
-        self.locked.extend(std::iter::repeat_n(0, self.assets));
+        for column in [&mut self.holding, &mut self.locked, &mut self.lend_shares, &mut self.borrow_shares] {
+            column.extend(std::iter::repeat_n(0, self.assets));
+        }
         for column in [&mut self.net_qty, &mut self.net_cost, &mut self.open_bids, &mut self.open_asks] {
             column.extend(std::iter::repeat_n(0, self.perps));
         }

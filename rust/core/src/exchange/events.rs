@@ -66,6 +66,34 @@ pub enum EventKind {
         asset: usize,
         amount: i64,
     },
+    Lend {
+        account: AccountId,
+        asset: usize,
+        amount: i64,
+    },
+    Redeem {
+        account: AccountId,
+        asset: usize,
+        amount: i64,
+    },
+    /// A borrow of `amount` atoms; `entry_fee` (interest to the next boundary) was added to the debt.
+    Borrow {
+        account: AccountId,
+        asset: usize,
+        amount: i64,
+        entry_fee: i64,
+    },
+    Repay {
+        account: AccountId,
+        asset: usize,
+        amount: i64,
+    },
+    /// One interval of interest on a pool: borrowers owe `interest` more, lenders received `lenders`.
+    InterestAccrued {
+        asset: usize,
+        interest: i64,
+        lenders: i64,
+    },
     LeverageChanged {
         account: AccountId,
         max_leverage: u32,

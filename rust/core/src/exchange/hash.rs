@@ -50,6 +50,8 @@ pub(super) fn digest(engine: &Engine) -> u64 {
     for column in [
         &accounts.holding,
         &accounts.locked,
+        &accounts.lend_shares,
+        &accounts.borrow_shares,
         &accounts.net_qty,
         &accounts.net_cost,
         &accounts.open_bids,
@@ -100,6 +102,15 @@ pub(super) fn digest(engine: &Engine) -> u64 {
             i128::from(order.post_only),
             i128::from(order.reduce_only),
             order.self_trade_prevention as i128,
+        ]);
+    }
+    for pool in &engine.pools {
+        hash.ints([
+            i128::try_from(pool.lend_index).unwrap_or(-1),
+            i128::try_from(pool.borrow_index).unwrap_or(-1),
+            i128::try_from(pool.lend_shares).unwrap_or(-1),
+            i128::try_from(pool.borrow_shares).unwrap_or(-1),
+            pool.cash,
         ]);
     }
     let venue = &engine.venue;

@@ -15,7 +15,8 @@
 //!   PnL clearing account, so its balance is minus the realized PnL so far, which is also minus the
 //!   sum of the open positions' cost bases: it returns to zero when every position is realized at
 //!   one mark. So every asset reconciles at every moment:
-//!   Σ holdings + fees + liquidation fund + clearing = deposits − withdrawals ([`Engine::audit`]).
+//!   Σ holdings + pool cash + fees + liquidation fund + clearing = deposits − withdrawals
+//!   ([`Engine::audit`]; lends and borrows move atoms between holdings and the pools, see `lending`).
 //! - A spot order locks what it may spend (a bid: notional at its limit, or at the impact band for a
 //!   market order, plus the taker fee; an ask: its base quantity) and is rejected with
 //!   `InsufficientBalance` if the free balance cannot cover it; it needs no margin check.
@@ -43,10 +44,12 @@
 mod accounts;
 mod events;
 mod hash;
+mod lending;
 mod spec;
 
 pub use accounts::{Accounts, Owner, Scenario, Setting};
 pub use events::{AccountId, Event, EventKind, Liquidity, Reject};
+pub use lending::{LendingRefusal, Pool, INDEX_ONE};
 pub use spec::{AssetSpec, EngineSpec, MarketKind, MarketSpec, SpecError, VenueSpec};
 
 use std::collections::HashMap;
@@ -89,6 +92,8 @@ pub enum ExchangeError {
     InsufficientMargin { initial_margin: String, net_equity: String },
     #[error("{0}")]
     InvalidRequest(&'static str),
+    #[error("refused for {asset}: {reason}")]
+    LendingRefused { asset: String, reason: &'static str },
     #[error("{0} is the settlement asset: its price is fixed at 1")]
     SettlementAssetPrice(String),
     #[error("max_leverage must be between 1 and {max}, got {got}")]
@@ -173,6 +178,13 @@ pub struct VenueLedger {
 pub struct AssetAudit {
     pub held_by_accounts: i128,
     pub locked_by_orders: i128,
+    /// Lenders' claims and borrowers' debts in the pool (claims, not atoms).
+    pub lent: i128,
+    pub borrowed: i128,
+    /// Atoms in the pool: lends minus redemptions minus borrows plus repayments.
+    pub pool_cash: i128,
+    /// The venue's accrued lending income (fees and dust): pool cash + borrowed − lent.
+    pub lending_income: i128,
     pub fees: i128,
     pub liquidation_fund: i128,
     pub pnl_clearing: i128,
@@ -184,18 +196,22 @@ impl AssetAudit {
     /// Whether everything the venue holds of the asset is accounted for.
     #[must_use]
     pub fn balanced(&self) -> bool {
-        self.held_by_accounts + self.fees + self.liquidation_fund + self.pnl_clearing
+        self.held_by_accounts + self.pool_cash + self.fees + self.liquidation_fund + self.pnl_clearing
             == self.deposits - self.withdrawals
+            && self.lending_income >= 0
     }
 }
 
-/// One asset of one subaccount as reported, in atoms: `free + locked − borrowed` is the holding.
+/// One asset of one subaccount as reported, in atoms: `free + locked + lent − borrowed` is what
+/// the subaccount is worth in the asset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Balance {
     pub free: i64,
     /// Locked by open spot orders.
     pub locked: i64,
-    /// Owed: a settlement (fee, loss) beyond what the subaccount held unlocked.
+    /// Lent to the pool (redeemable, still collateral).
+    pub lent: i64,
+    /// Owed: borrowed from the pool, plus a settlement beyond what the subaccount held unlocked.
     pub borrowed: i64,
 }
 
@@ -236,6 +252,10 @@ pub struct Engine {
     book_events: Vec<crate::book::Event>,
     /// Reused buffers for the pre-trade what-if.
     what_if: Scenario,
+    /// One borrow/lend pool per asset.
+    pools: Vec<Pool>,
+    /// The risk kernel's holdings column (holding + lent − borrowed), rebuilt for each scan.
+    risk_holdings: Vec<i64>,
     /// Reused result buffers of the scan run after every price update.
     last_scan: ScanResult,
     /// The last trade price of each market.
@@ -341,6 +361,8 @@ impl Engine {
             liquidatable: Vec::new(),
             book_events: Vec::new(),
             what_if: Scenario::default(),
+            pools: vec![Pool::default(); spec.assets.len()],
+            risk_holdings: Vec::new(),
             last_scan: ScanResult::default(),
             last_price: vec![None; spec.markets.len()],
             triggers: Vec::new(),
@@ -543,18 +565,26 @@ impl Engine {
 
     /// Checks that `account` can give up `amount` of `asset`: enough free balance, and initial
     /// margin still within net equity afterwards.
-    fn check_can_release(&self, account: AccountId, asset: usize, amount: i64) -> Result<(), ExchangeError> {
-        let available = self.accounts.free(account, asset);
-        if amount > available {
+    /// Makes `amount` of `asset` free to leave `account`: checks the withdrawable quantity (free +
+    /// lent) and that margin holds without it, then redeems the part beyond the free balance
+    /// (a voluntary redemption: the pool's cash and throttle apply). Changes nothing on error.
+    fn release(&mut self, account: AccountId, asset: usize, amount: i64) -> Result<(), ExchangeError> {
+        let free = self.accounts.free(account, asset);
+        let withdrawable = free.saturating_add(self.lent_amount(account, asset));
+        if amount > withdrawable {
             return Err(ExchangeError::InsufficientBalance {
                 asset: self.spec.assets[asset].symbol.clone(),
                 needed: self.format_amount(asset, amount),
-                available: self.format_amount(asset, available),
+                available: self.format_amount(asset, withdrawable),
             });
         }
-        let mut scenario = Scenario::of(&self.accounts.state(account));
+        let mut scenario = self.risk_scenario(account);
         scenario.holdings[asset] -= amount;
-        self.check_margin_holds(&scenario)
+        self.check_margin_holds(&scenario)?;
+        if amount > free {
+            self.redeem(account, asset, amount - free.max(0), true)?;
+        }
+        Ok(())
     }
 
     fn check_margin_holds(&self, scenario: &Scenario) -> Result<(), ExchangeError> {
@@ -576,7 +606,7 @@ impl Engine {
     pub fn withdraw(&mut self, account: AccountId, asset: usize, amount: i64) -> Result<(), ExchangeError> {
         self.check_account(account)?;
         check_positive("withdrawal", amount)?;
-        self.check_can_release(account, asset, amount)?;
+        self.release(account, asset, amount)?;
         let slot = self.accounts.asset_slot(account, asset);
         self.accounts.holding[slot] -= amount;
         self.withdrawals[asset] += i128::from(amount);
@@ -598,11 +628,11 @@ impl Engine {
         if self.accounts.owner[from as usize] != self.accounts.owner[to as usize] {
             return Err(ExchangeError::DifferentOwners { from, to });
         }
-        self.check_can_release(from, asset, amount)?;
         let to_slot = self.accounts.asset_slot(to, asset);
         let credited = self.accounts.holding[to_slot]
             .checked_add(amount)
             .ok_or(ExchangeError::Risk(RiskError::Overflow("transfer overflows the holding")))?;
+        self.release(from, asset, amount)?;
         let from_slot = self.accounts.asset_slot(from, asset);
         self.accounts.holding[from_slot] -= amount;
         self.accounts.holding[to_slot] = credited;
@@ -622,7 +652,7 @@ impl Engine {
             .ok()
             .filter(|&leverage| (1..=max).contains(&leverage))
             .ok_or(ExchangeError::InvalidLeverage { got: leverage, max })?;
-        let mut scenario = Scenario::of(&self.accounts.state(account));
+        let mut scenario = self.risk_scenario(account);
         scenario.max_leverage = leverage;
         self.check_margin_holds(&scenario)?;
         self.accounts.max_leverage[account as usize] = leverage;
@@ -738,9 +768,10 @@ impl Engine {
     }
 
     fn rescan(&mut self) -> Result<(), ExchangeError> {
+        self.refresh_risk_holdings();
         let mut result = std::mem::take(&mut self.last_scan);
         result.resize(self.accounts.len());
-        let scanned = risk::scan_into(&self.risk, &self.accounts.columns(), result.output());
+        let scanned = risk::scan_into(&self.risk, &self.risk_columns(), result.output());
         if scanned.is_ok() {
             self.liquidatable = (0..self.accounts.len())
                 .filter(|&account| result.liquidatable[account])
@@ -751,6 +782,51 @@ impl Engine {
         Ok(scanned?)
     }
 
+    /// Whether any pool has lends or borrows (else holdings are the risk kernel's view as they are).
+    fn lending_active(&self) -> bool {
+        self.pools.iter().any(|pool| pool.lend_shares > 0 || pool.borrow_shares > 0)
+    }
+
+    /// Adds what `account` has lent and subtracts what it owes through the pools.
+    pub(crate) fn add_pool_positions(&self, account: AccountId, holdings: &mut [i64]) {
+        if self.lending_active() {
+            for (asset, holding) in holdings.iter_mut().enumerate() {
+                *holding += self.lent_amount(account, asset) - self.borrowed_amount(account, asset);
+            }
+        }
+    }
+
+    /// One account's risk inputs as the kernel should see them (holdings net of the pools).
+    fn risk_scenario(&self, account: AccountId) -> Scenario {
+        let mut scenario = Scenario::of(&self.accounts.state(account));
+        self.add_pool_positions(account, &mut scenario.holdings);
+        scenario
+    }
+
+    /// The kernel's holdings column: the live one, or one rebuilt net of the pools.
+    fn refresh_risk_holdings(&mut self) {
+        self.risk_holdings.clear();
+        if !self.lending_active() {
+            return;
+        }
+        self.risk_holdings.extend_from_slice(&self.accounts.holding);
+        let assets = self.spec.assets.len();
+        for account in 0..self.accounts.len() {
+            let id = AccountId::try_from(account).expect("account ids fit u32");
+            let mut row = std::mem::take(&mut self.risk_holdings);
+            self.add_pool_positions(id, &mut row[account * assets..(account + 1) * assets]);
+            self.risk_holdings = row;
+        }
+    }
+
+    fn risk_columns(&self) -> risk::Columns<'_> {
+        let mut columns = self.accounts.columns();
+        if !self.risk_holdings.is_empty() {
+            columns.holdings = &self.risk_holdings;
+        }
+        columns
+    }
+
     // ----- risk views ----------------------------------------------------------------------------
 
     /// The margin summary of one subaccount.
@@ -759,7 +835,7 @@ impl Engine {
     /// Unknown account, or overflow in the kernel.
     pub fn margin(&self, account: AccountId) -> Result<Margin, ExchangeError> {
         self.check_account(account)?;
-        Ok(risk::account_margin(&self.risk, &self.accounts.state(account))?)
+        Ok(risk::account_margin(&self.risk, &self.risk_scenario(account).state())?)
     }
 
     /// The margin summary of one subaccount under other prices (asset index prices in quote atoms
@@ -789,15 +865,16 @@ impl Engine {
             check_positive("mark price", mark)?;
             params.markets[perp].mark = mark;
         }
-        Ok(risk::account_margin(&params, &self.accounts.state(account))?)
+        Ok(risk::account_margin(&params, &self.risk_scenario(account).state())?)
     }
 
     /// The vectorized margin check over every subaccount.
     ///
     /// # Errors
     /// Overflow in the kernel.
-    pub fn scan(&self) -> Result<ScanResult, ExchangeError> {
-        Ok(risk::scan(&self.risk, &self.accounts.columns())?)
+    pub fn scan(&mut self) -> Result<ScanResult, ExchangeError> {
+        self.refresh_risk_holdings();
+        Ok(risk::scan(&self.risk, &self.risk_columns())?)
     }
 
     /// Every asset's balance of a subaccount, in asset order.
@@ -810,7 +887,12 @@ impl Engine {
             .map(|asset| {
                 let slot = self.accounts.asset_slot(account, asset);
                 let net_free = self.accounts.holding[slot] - self.accounts.locked[slot];
-                Balance { free: net_free.max(0), locked: self.accounts.locked[slot], borrowed: (-net_free).max(0) }
+                Balance {
+                    free: net_free.max(0),
+                    locked: self.accounts.locked[slot],
+                    lent: self.lent_amount(account, asset),
+                    borrowed: (-net_free).max(0) + self.borrowed_amount(account, asset),
+                }
             })
             .collect())
     }
@@ -821,7 +903,8 @@ impl Engine {
     /// Unknown account.
     pub fn positions(&self, account: AccountId) -> Result<Vec<PositionView>, ExchangeError> {
         self.check_account(account)?;
-        let state = self.accounts.state(account);
+        let scenario = self.risk_scenario(account);
+        let state = scenario.state();
         let mut views = Vec::new();
         for (market, perp) in self.perp_of_market.iter().enumerate() {
             let Some(perp) = *perp else { continue };
@@ -856,7 +939,7 @@ impl Engine {
         self.check_account(account)?;
         let perp =
             self.perp_of_market[market].ok_or(ExchangeError::InvalidRequest("spot markets have no positions"))?;
-        Ok(risk::liquidation_price(&self.risk, &self.accounts.state(account), perp))
+        Ok(risk::liquidation_price(&self.risk, &self.risk_scenario(account).state(), perp))
     }
 
     /// Every asset's reconciliation.
@@ -871,6 +954,10 @@ impl Engine {
                 AssetAudit {
                     held_by_accounts: column(&self.accounts.holding),
                     locked_by_orders: column(&self.accounts.locked),
+                    lent: i128::try_from(self.pools[asset].lent()).unwrap_or(i128::MAX),
+                    borrowed: i128::try_from(self.pools[asset].borrowed()).unwrap_or(i128::MAX),
+                    pool_cash: self.pools[asset].cash,
+                    lending_income: self.pools[asset].income(),
                     fees: i128::from(self.venue.fees[asset]),
                     liquidation_fund: i128::from(self.venue.liquidation_fund[asset]),
                     pnl_clearing: if asset == self.spec.settlement_asset {

@@ -67,6 +67,10 @@ pub struct VenueSpec {
     pub max_subaccounts: usize,
     pub default_leverage: u32,
     pub max_leverage: u32,
+    /// Interest accrues on multiples of this many milliseconds of engine time (an hour).
+    pub interest_interval_ms: i64,
+    /// New borrows and voluntary redemptions stop when a pool's utilization would pass this.
+    pub throttle_threshold: f64,
 }
 
 /// A whole configuration.
@@ -139,6 +143,12 @@ impl EngineSpec {
         let venue = &self.venue;
         if venue.max_subaccounts > 100 {
             return fail("venue.max_subaccounts", "at most 100");
+        }
+        if venue.interest_interval_ms <= 0 {
+            return fail("venue.interest_interval_ms", "must be positive");
+        }
+        if !(venue.throttle_threshold > 0.0 && venue.throttle_threshold <= 1.0) {
+            return fail("venue.throttle_threshold", "must be in (0, 1]");
         }
         if !(1 <= venue.default_leverage && venue.default_leverage <= venue.max_leverage && venue.max_leverage <= 50) {
             return fail("venue.default_leverage", "need 1 <= default <= max <= 50");

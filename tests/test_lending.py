@@ -1,0 +1,104 @@
+"""Borrow/lend through the Exchange (SPEC §7, §12 example 4): pools, interest, entry fee, throttle."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import pytest
+
+import crossbook as cb
+from crossbook.config import Config, LendingCurve
+
+HOUR = 3_600_000
+
+
+def flat_usdc_rate(apr: str) -> Config:
+    """The default config with USDC borrowing at a flat ``apr`` whatever the utilization."""
+    config = Config.default()
+    assets = tuple(
+        dataclasses.replace(asset, lending=LendingCurve(Decimal(apr), Decimal(0), Decimal("0.8"), Decimal(0)))
+        if asset.symbol == "USDC"
+        else asset
+        for asset in config.assets
+    )
+    return dataclasses.replace(config, assets=assets)
+
+
+def lending_exchange(apr: str = "0.10") -> tuple[cb.Exchange, int, int]:
+    ex = cb.Exchange(flat_usdc_rate(apr))
+    lender, borrower = ex.open_account("lender"), ex.open_account("borrower")
+    ex.deposit(lender, "USDC", "10000")
+    ex.lend(lender, "USDC", "10000")
+    ex.deposit(borrower, "BTC", "1")
+    ex.set_index_price("BTC", "100000")
+    return ex, lender, borrower
+
+
+def test_spec_example_4_entry_fee_at_12_50_and_an_hour_of_interest() -> None:
+    ex, _, borrower = lending_exchange()
+    ex.advance_to(12 * HOUR + 50 * 60_000)
+    ex.borrow(borrower, "USDC", "2000")
+    (event,) = [event for event in ex.events() if event["kind"] == "Borrow"]
+    assert event["entry_fee"] == "0.003806"  # 10 minutes of 10% on 2,000 USDC: 3,805.17 atoms, up
+    assert ex.balances(borrower)["USDC"].borrowed == Decimal("2000.003806")
+    ex.advance_to(13 * HOUR)
+    # One hour on the 2,000.003806 owed: 22,831.09 atoms, rounded up (22,832 on exactly 2,000).
+    assert ex.balances(borrower)["USDC"].borrowed == Decimal("2000.003806") + Decimal("0.022832")
+    assert all(audit.balanced for audit in ex.audit().values())
+
+
+def test_a_day_in_one_jump_equals_a_day_in_hourly_and_second_steps() -> None:
+    def run(steps: list[int]) -> tuple[str, Decimal]:
+        ex, lender, borrower = lending_exchange()
+        ex.borrow(borrower, "USDC", "2500")
+        for time_ms in steps:
+            ex.advance_to(time_ms)
+        return ex.state_hash(), ex.balances(lender)["USDC"].lent
+
+    one_jump = run([24 * HOUR])
+    assert one_jump == run([hour * HOUR for hour in range(1, 25)])
+    assert one_jump == run([second * 1000 for second in range(0, 24 * 3600 + 1, 7)] + [24 * HOUR])
+    assert one_jump[1] > Decimal("10000"), "lenders earned interest"
+
+
+def test_interest_paid_equals_interest_received_plus_the_venue_share() -> None:
+    ex, lender, borrower = lending_exchange()
+    ex.borrow(borrower, "USDC", "5000")
+    owed_before = ex.balances(borrower)["USDC"].borrowed
+    ex.advance_to(10 * HOUR)
+    paid = ex.balances(borrower)["USDC"].borrowed - owed_before
+    received = ex.balances(lender)["USDC"].lent - Decimal("10000")
+    usdc = ex.audit()["USDC"]
+    # Entry fee and interest are the venue's income minus what lenders got, to the atom (plus dust).
+    assert paid > 0 and received > 0
+    assert usdc.lending_income == usdc.pool_cash + usdc.borrowed - usdc.lent
+    assert usdc.lending_income >= paid + owed_before - Decimal("5000") - received
+    assert usdc.balanced
+
+
+def test_throttled_pool_refuses_borrows_and_redemptions_and_changes_nothing() -> None:
+    ex, lender, borrower = lending_exchange()
+    before = ex.state_hash()
+    with pytest.raises(cb.LendingRefusedError, match="throttled"):
+        ex.borrow(borrower, "USDC", "9300")
+    assert ex.state_hash() == before
+    ex.borrow(borrower, "USDC", "9100")  # with its entry fee, utilization ~0.91
+    before = ex.state_hash()
+    with pytest.raises(cb.LendingRefusedError, match="throttled"):
+        ex.redeem(lender, "USDC", "200")  # would leave 9,100 borrowed of 9,800 lent: 0.93
+    with pytest.raises(cb.LendingRefusedError):
+        ex.withdraw(lender, "USDC", "200")
+    assert ex.state_hash() == before
+    ex.redeem(lender, "USDC", "50")
+    assert 0.91 < ex.pools()["USDC"].utilization <= 0.92
+
+
+def test_lends_earn_and_still_count_as_collateral() -> None:
+    ex, lender, _ = lending_exchange()
+    assert ex.margin(lender).collateral == Decimal("10000")
+    assert ex.borrow_lend_positions(lender) == {"USDC": (Decimal("10000"), Decimal("0"))}
+    ex.withdraw(lender, "USDC", "4000")
+    assert ex.balances(lender)["USDC"].lent == Decimal("6000")
+    with pytest.raises(cb.InsufficientBalanceError):
+        ex.withdraw(lender, "USDC", "6000.000001")
