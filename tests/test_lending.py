@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 import crossbook as cb
+from crossbook.bench.margin import margin_state
 from crossbook.config import Config, LendingCurve
+from crossbook.risk import margin_scan, margin_scan_numpy
 
 HOUR = 3_600_000
 
@@ -102,3 +105,27 @@ def test_lends_earn_and_still_count_as_collateral() -> None:
     assert ex.balances(lender)["USDC"].lent == Decimal("6000")
     with pytest.raises(cb.InsufficientBalanceError):
         ex.withdraw(lender, "USDC", "6000.000001")
+
+
+def test_a_borrow_held_as_cash_is_still_a_liability_with_margin() -> None:
+    ex, _, borrower = lending_exchange()
+    before = ex.margin(borrower)
+    ex.borrow(borrower, "USDC", "2000")
+    after = ex.margin(borrower)
+    assert after.liabilities == ex.balances(borrower)["USDC"].borrowed
+    assert after.collateral == before.collateral + Decimal("2000")
+    assert after.im > before.im
+    scan = ex.margin_scan()
+    assert int(scan["initial_margin"][borrower]) == int(after.im * 10**6)
+    assert int(scan["net_equity"][borrower]) == int(after.net_equity * 10**6)
+
+
+def test_the_numpy_baseline_counts_borrows_like_the_kernel() -> None:
+    state = margin_state(2_000, 8, seed=3)
+    borrowed = np.random.default_rng(5).integers(0, 10**9, size=state["holdings"].shape, dtype=np.int64)
+    rust = margin_scan(**state, borrowed=borrowed)
+    baseline = margin_scan_numpy(**state, borrowed=borrowed)
+    without = margin_scan(**state)
+    for name in ("net_equity", "initial_margin", "maintenance_margin", "liquidatable"):
+        assert np.array_equal(rust[name], baseline[name]), name
+    assert (rust["net_equity"] < without["net_equity"]).all(), "every account owes something more"

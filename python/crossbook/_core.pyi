@@ -294,5 +294,6 @@ def margin_scan(
     max_leverage: npt.NDArray[np.uint32],
     quote_unit: int,
     out: Mapping[str, Any] | None = None,
+    borrowed: npt.NDArray[np.int64] | None = None,
 ) -> _Columns:
     """Net equity, requirements, ratios and liquidatable mask of every account (``crossbook.risk``)."""

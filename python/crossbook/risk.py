@@ -89,6 +89,7 @@ def margin_scan(
     max_leverage: npt.NDArray[np.uint32],
     quote_unit: int = 10**6,
     out: MarginScan | None = None,
+    borrowed: Int64Array | None = None,
 ) -> MarginScan:
     """Margin of every account, computed in Rust; see the module docs for the arguments.
 
@@ -125,6 +126,7 @@ def margin_scan(
         max_leverage=max_leverage,
         quote_unit=quote_unit,
         out=out,
+        borrowed=borrowed,
     )
     return cast(MarginScan, result)
 
@@ -165,6 +167,7 @@ def margin_scan_numpy(
     open_asks: Int64Array,
     max_leverage: npt.NDArray[np.uint32],
     quote_unit: int = 10**6,
+    borrowed: Int64Array | None = None,
 ) -> MarginScan:
     """The formulas of :func:`margin_scan` in vectorized numpy (int64 and float64), same rounding.
 
@@ -184,7 +187,10 @@ def margin_scan_numpy(
         np.minimum(haircut_base, _INVERSE_SQRT_NUMERATOR / (1.0 + haircut_penalty * np.sqrt(value / quote))),
     )
     collateral = np.where(holdings > 0, _round_product(value, weight, up=False), 0).sum(axis=1)
-    liability = np.where(holdings < 0, _mul_div(magnitude, asset_price, asset_unit, up=True), 0)
+    owed: Int64Array = np.where(holdings < 0, magnitude, 0).astype(np.int64)
+    if borrowed is not None:
+        owed = owed + borrowed
+    liability = np.where(owed > 0, _mul_div(owed, asset_price, asset_unit, up=True), 0)
     liability_usd = liability / quote
     borrow_initial = _initial_margin(liability, _fraction(borrow_imf_base, borrow_imf_factor, liability_usd), leverage)
     borrow_maintenance = _round_product(

@@ -34,7 +34,7 @@ pub fn risk_error(error: RiskError) -> PyErr {
 #[pyo3(signature = (
     *, asset_price, asset_unit, haircut_base, haircut_penalty, borrow_imf_base, borrow_imf_factor,
     borrow_mmf_base, borrow_mmf_factor, mark, notional_per_tick_lot, imf_base, imf_factor, mmf_base,
-    mmf_factor, holdings, net_qty, net_cost, open_bids, open_asks, max_leverage, quote_unit, out=None
+    mmf_factor, holdings, net_qty, net_cost, open_bids, open_asks, max_leverage, quote_unit, out=None, borrowed=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn margin_scan<'py>(
@@ -61,6 +61,7 @@ fn margin_scan<'py>(
     max_leverage: &Bound<'py, PyAny>,
     quote_unit: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyDict>>,
+    borrowed: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let price = per_item::<i64>(asset_price, "asset_price", "int64", None)?;
     let per_asset = Some(("asset", price.len()));
@@ -120,6 +121,10 @@ fn margin_scan<'py>(
     let open_bids = column::<i64, numpy::Ix2>(open_bids, "open_bids", "int64")?;
     let open_asks = column::<i64, numpy::Ix2>(open_asks, "open_asks", "int64")?;
     check_shape(&holdings, "holdings", [accounts, assets], "(accounts, assets)")?;
+    let borrowed = borrowed.map(|borrowed| column::<i64, numpy::Ix2>(borrowed, "borrowed", "int64")).transpose()?;
+    if let Some(borrowed) = &borrowed {
+        check_shape(borrowed, "borrowed", [accounts, assets], "(accounts, assets)")?;
+    }
     for (array, name) in
         [(&net_qty, "net_qty"), (&net_cost, "net_cost"), (&open_bids, "open_bids"), (&open_asks, "open_asks")]
     {
@@ -127,6 +132,10 @@ fn margin_scan<'py>(
     }
     let columns = Columns {
         holdings: contiguous(&holdings, "holdings")?,
+        borrowed: match &borrowed {
+            Some(borrowed) => contiguous(borrowed, "borrowed")?,
+            None => &[],
+        },
         net_qty: contiguous(&net_qty, "net_qty")?,
         net_cost: contiguous(&net_cost, "net_cost")?,
         open_bids: contiguous(&open_bids, "open_bids")?,

@@ -132,6 +132,7 @@ impl Accounts {
         let perps = self.perp_slot(account, 0)..self.perp_slot(account, 0) + self.perps;
         AccountState {
             holdings: &self.holding[assets],
+            borrowed: &[],
             net_qty: &self.net_qty[perps.clone()],
             net_cost: &self.net_cost[perps.clone()],
             open_bids: &self.open_bids[perps.clone()],
@@ -145,6 +146,7 @@ impl Accounts {
     pub fn columns(&self) -> Columns<'_> {
         Columns {
             holdings: &self.holding,
+            borrowed: &[],
             net_qty: &self.net_qty,
             net_cost: &self.net_cost,
             open_bids: &self.open_bids,
@@ -159,6 +161,7 @@ impl Accounts {
 #[derive(Clone, Debug, Default)]
 pub struct Scenario {
     pub holdings: Vec<i64>,
+    pub borrowed: Vec<i64>,
     pub net_qty: Vec<i64>,
     pub net_cost: Vec<i64>,
     pub open_bids: Vec<i64>,
@@ -171,6 +174,7 @@ impl Scenario {
     pub fn of(state: &AccountState<'_>) -> Self {
         Scenario {
             holdings: state.holdings.to_vec(),
+            borrowed: state.borrowed.to_vec(),
             net_qty: state.net_qty.to_vec(),
             net_cost: state.net_cost.to_vec(),
             open_bids: state.open_bids.to_vec(),
@@ -183,6 +187,8 @@ impl Scenario {
     pub fn load(&mut self, state: &AccountState<'_>) {
         self.holdings.clear();
         self.holdings.extend_from_slice(state.holdings);
+        self.borrowed.clear();
+        self.borrowed.extend_from_slice(state.borrowed);
         self.net_qty.clear();
         self.net_qty.extend_from_slice(state.net_qty);
         self.net_cost.clear();
@@ -198,6 +204,7 @@ impl Scenario {
     pub fn state(&self) -> AccountState<'_> {
         AccountState {
             holdings: &self.holdings,
+            borrowed: &self.borrowed,
             net_qty: &self.net_qty,
             net_cost: &self.net_cost,
             open_bids: &self.open_bids,

@@ -234,7 +234,9 @@ impl Engine {
             return Err(self.lending_refused(asset, LendingRefusal::Throttled));
         }
         let mut scenario = self.risk_scenario(account);
-        scenario.holdings[asset] += amount - debt;
+        scenario.holdings[asset] += amount;
+        scenario.borrowed.resize(self.spec.assets.len(), 0);
+        scenario.borrowed[asset] += debt;
         self.check_margin_holds(&scenario)?;
         let slot = self.accounts.asset_slot(account, asset);
         self.pools[asset] = after;

@@ -254,8 +254,9 @@ pub struct Engine {
     what_if: Scenario,
     /// One borrow/lend pool per asset.
     pools: Vec<Pool>,
-    /// The risk kernel's holdings column (holding + lent − borrowed), rebuilt for each scan.
+    /// The risk kernel's holdings (holding + lent) and borrowed columns, rebuilt for each scan.
     risk_holdings: Vec<i64>,
+    risk_borrowed: Vec<i64>,
     /// Reused result buffers of the scan run after every price update.
     last_scan: ScanResult,
     /// The last trade price of each market.
@@ -363,6 +364,7 @@ impl Engine {
             what_if: Scenario::default(),
             pools: vec![Pool::default(); spec.assets.len()],
             risk_holdings: Vec::new(),
+            risk_borrowed: Vec::new(),
             last_scan: ScanResult::default(),
             last_price: vec![None; spec.markets.len()],
             triggers: Vec::new(),
@@ -787,35 +789,40 @@ impl Engine {
         self.pools.iter().any(|pool| pool.lend_shares > 0 || pool.borrow_shares > 0)
     }
 
-    /// Adds what `account` has lent and subtracts what it owes through the pools.
-    pub(crate) fn add_pool_positions(&self, account: AccountId, holdings: &mut [i64]) {
+    /// Counts what `account` has lent in its holdings and what it owes the pools as borrowed.
+    pub(crate) fn add_pool_positions(&self, account: AccountId, scenario: &mut Scenario) {
+        scenario.borrowed.clear();
         if self.lending_active() {
-            for (asset, holding) in holdings.iter_mut().enumerate() {
-                *holding += self.lent_amount(account, asset) - self.borrowed_amount(account, asset);
+            for (asset, holding) in scenario.holdings.iter_mut().enumerate() {
+                *holding += self.lent_amount(account, asset);
+                scenario.borrowed.push(self.borrowed_amount(account, asset));
             }
         }
     }
 
-    /// One account's risk inputs as the kernel should see them (holdings net of the pools).
+    /// One account's risk inputs as the kernel should see them (lends and borrows counted).
     fn risk_scenario(&self, account: AccountId) -> Scenario {
         let mut scenario = Scenario::of(&self.accounts.state(account));
-        self.add_pool_positions(account, &mut scenario.holdings);
+        self.add_pool_positions(account, &mut scenario);
         scenario
     }
 
-    /// The kernel's holdings column: the live one, or one rebuilt net of the pools.
+    /// The kernel's holdings and borrowed columns with the pools counted (empty: use the live
+    /// holdings as they are).
     fn refresh_risk_holdings(&mut self) {
         self.risk_holdings.clear();
+        self.risk_borrowed.clear();
         if !self.lending_active() {
             return;
         }
-        self.risk_holdings.extend_from_slice(&self.accounts.holding);
         let assets = self.spec.assets.len();
         for account in 0..self.accounts.len() {
             let id = AccountId::try_from(account).expect("account ids fit u32");
-            let mut row = std::mem::take(&mut self.risk_holdings);
-            self.add_pool_positions(id, &mut row[account * assets..(account + 1) * assets]);
-            self.risk_holdings = row;
+            for asset in 0..assets {
+                let slot = self.accounts.asset_slot(id, asset);
+                self.risk_holdings.push(self.accounts.holding[slot] + self.lent_amount(id, asset));
+                self.risk_borrowed.push(self.borrowed_amount(id, asset));
+            }
         }
     }
 
@@ -823,6 +830,7 @@ impl Engine {
         let mut columns = self.accounts.columns();
         if !self.risk_holdings.is_empty() {
             columns.holdings = &self.risk_holdings;
+            columns.borrowed = &self.risk_borrowed;
         }
         columns
     }

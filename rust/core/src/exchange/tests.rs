@@ -548,7 +548,6 @@ fn throttled_or_empty_pools_refuse_borrows_and_voluntary_redemptions() {
 }
 
 #[test]
-#[ignore = "issue #4: the kernel still nets a borrow against the cash it bought; needs a borrowed column"]
 fn lends_count_as_collateral_and_borrows_as_liabilities_in_margin() {
     let (mut engine, lender, borrower) = lending_engine();
     assert_eq!(engine.margin(lender).unwrap().collateral, usdc(10_000));

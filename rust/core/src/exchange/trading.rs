@@ -489,7 +489,7 @@ impl Engine {
         }
         let mut scenario = std::mem::take(&mut self.what_if);
         scenario.load(&state);
-        self.add_pool_positions(account, &mut scenario.holdings);
+        self.add_pool_positions(account, &mut scenario);
         scenario.open_bids[perp] = new_bids;
         scenario.open_asks[perp] = new_asks;
         let margin = risk::account_margin(&self.risk, &scenario.state());

@@ -162,8 +162,11 @@ fn fraction(name: &dyn std::fmt::Display, fraction: Fraction) -> Result<(), Risk
 /// One account's state, borrowed from wherever the caller keeps it.
 #[derive(Clone, Copy, Debug)]
 pub struct AccountState<'a> {
-    /// Per asset: signed net holding in atoms (free + locked + lent − borrowed); negative is a borrow.
+    /// Per asset: signed holding in atoms (free + locked + lent); a negative one is owed too.
     pub holdings: &'a [i64],
+    /// Per asset: atoms borrowed from the pools, `>= 0` — a liability and an exposure even while
+    /// the borrowed cash is still held. Empty when the account borrows nothing.
+    pub borrowed: &'a [i64],
     /// Per perpetual market: signed position in lots.
     pub net_qty: &'a [i64],
     /// Per perpetual market: signed cost basis in quote atoms since the last realization.
@@ -229,6 +232,7 @@ fn check_account_shape(params: &RiskParams, account: &AccountState<'_>) -> Resul
     let markets = params.markets.len();
     for (name, length, expected, per) in [
         ("holdings", account.holdings.len(), assets, "asset"),
+        ("borrowed", if account.borrowed.is_empty() { assets } else { account.borrowed.len() }, assets, "asset"),
         ("net_qty", account.net_qty.len(), markets, "market"),
         ("net_cost", account.net_cost.len(), markets, "market"),
         ("open_bids", account.open_bids.len(), markets, "market"),
@@ -248,8 +252,14 @@ fn margin_of(params: &RiskParams, account: &AccountState<'_>) -> Result<Margin, 
     }
     let quote_unit = params.quote_unit as f64;
     let mut totals = Totals::default();
-    for (asset, &holding) in params.assets.iter().zip(account.holdings) {
-        totals.add_holding(asset, holding, account.max_leverage, quote_unit)?;
+    for (index, (asset, &holding)) in params.assets.iter().zip(account.holdings).enumerate() {
+        let borrowed = account.borrowed.get(index).copied().unwrap_or(0);
+        if borrowed < 0 {
+            return Err(RiskError::InvalidValue(format!(
+                "borrowed must be >= 0 atoms, got {borrowed} of asset {index}"
+            )));
+        }
+        totals.add_holding(asset, holding, borrowed, account.max_leverage, quote_unit)?;
     }
     for (index, market) in params.markets.iter().enumerate() {
         totals.add_position(&position_terms(market, account, index, quote_unit)?);
@@ -274,19 +284,22 @@ impl Totals {
         &mut self,
         asset: &AssetRisk,
         holding: i64,
+        borrowed: i64,
         max_leverage: u32,
         quote_unit: f64,
     ) -> Result<(), RiskError> {
-        let magnitude = holding.unsigned_abs();
         let price = asset.price.unsigned_abs();
         let unit = asset.unit.unsigned_abs();
         if holding > 0 {
-            let value = fitting(mul_div(magnitude, price, unit, Toward::Account), "collateral value")?;
+            let value = fitting(mul_div(holding.unsigned_abs(), price, unit, Toward::Account), "collateral value")?;
             let weight = asset.haircut.weight_at_atoms(value, quote_unit);
             let collateral = mul_ratio(value, weight, Toward::Account);
             self.collateral += i128::from(fitting(collateral, "weighted collateral")?);
-        } else if holding < 0 {
-            let liability = fitting(mul_div(magnitude, price, unit, Toward::Venue), "liability")?;
+        }
+        let owed = holding.min(0).unsigned_abs().checked_add(borrowed.unsigned_abs());
+        let owed = owed.ok_or(RiskError::Overflow("liability"))?;
+        if owed > 0 {
+            let liability = fitting(mul_div(owed, price, unit, Toward::Venue), "liability")?;
             let maintenance = mul_ratio(liability, asset.borrow_mmf.at_atoms(liability, quote_unit), Toward::Venue);
             self.liabilities += i128::from(liability);
             self.exposure += i128::from(liability);

@@ -23,6 +23,8 @@ const MIN_ACCOUNTS_PER_THREAD: usize = 32_768;
 pub struct Columns<'a> {
     /// `accounts × assets`: signed holdings in atoms.
     pub holdings: &'a [i64],
+    /// `accounts × assets`: atoms borrowed from the pools (`>= 0`), or empty for none.
+    pub borrowed: &'a [i64],
     /// `accounts × markets`: signed positions in lots.
     pub net_qty: &'a [i64],
     /// `accounts × markets`: signed cost bases in quote atoms.
@@ -38,8 +40,10 @@ pub struct Columns<'a> {
 impl<'a> Columns<'a> {
     fn account(&self, row: usize, assets: usize, markets: usize) -> AccountState<'a> {
         let positions = row * markets..(row + 1) * markets;
+        let assets_of_row = row * assets..(row + 1) * assets;
         AccountState {
-            holdings: &self.holdings[row * assets..(row + 1) * assets],
+            borrowed: if self.borrowed.is_empty() { &[] } else { &self.borrowed[assets_of_row.clone()] },
+            holdings: &self.holdings[assets_of_row],
             net_qty: &self.net_qty[positions.clone()],
             net_cost: &self.net_cost[positions.clone()],
             open_bids: &self.open_bids[positions.clone()],
@@ -209,6 +213,9 @@ pub(super) fn scan_in_blocks(
     let assets = params.assets.len();
     let markets = params.markets.len();
     check_column("holdings", columns.holdings.len(), accounts, assets, "asset")?;
+    if !columns.borrowed.is_empty() {
+        check_column("borrowed", columns.borrowed.len(), accounts, assets, "asset")?;
+    }
     check_column("net_qty", columns.net_qty.len(), accounts, markets, "market")?;
     check_column("net_cost", columns.net_cost.len(), accounts, markets, "market")?;
     check_column("open_bids", columns.open_bids.len(), accounts, markets, "market")?;

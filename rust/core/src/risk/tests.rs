@@ -73,6 +73,7 @@ impl Account {
     fn state(&self) -> AccountState<'_> {
         AccountState {
             holdings: &self.holdings,
+            borrowed: &[],
             net_qty: &self.net_qty,
             net_cost: &self.net_cost,
             open_bids: &self.open_bids,
@@ -434,6 +435,7 @@ impl OwnedColumns {
     fn view(&self) -> Columns<'_> {
         Columns {
             holdings: &self.holdings,
+            borrowed: &[],
             net_qty: &self.net_qty,
             net_cost: &self.net_cost,
             open_bids: &self.open_bids,
@@ -820,4 +822,37 @@ mod properties {
             let _ = scan_blocks(&params, &columns.view(), 2);
         }
     }
+}
+
+#[test]
+fn a_borrow_still_held_as_cash_is_collateral_and_a_liability_with_margin() {
+    let params = RiskParams {
+        quote_unit: 1_000_000,
+        assets: vec![AssetRisk {
+            price: 1_000_000,
+            unit: 1_000_000,
+            haircut: Haircut::Identity,
+            borrow_imf: Fraction { base: 0.05, factor: 0.0 },
+            borrow_mmf: Fraction { base: 0.03, factor: 0.0 },
+        }],
+        markets: vec![],
+    };
+    // 10,000 USDC of own money plus 2,000 borrowed and still held: 12,000 held, 2,000 owed.
+    let state = AccountState {
+        holdings: &[12_000_000_000],
+        borrowed: &[2_000_000_000],
+        net_qty: &[],
+        net_cost: &[],
+        open_bids: &[],
+        open_asks: &[],
+        max_leverage: 10,
+    };
+    let margin = account_margin(&params, &state).unwrap();
+    assert_eq!(margin.collateral, 12_000_000_000);
+    assert_eq!(margin.liabilities, 2_000_000_000);
+    assert_eq!(margin.net_equity, 10_000_000_000);
+    assert_eq!(margin.initial_margin, 200_000_000, "max(5%, 1/10) of 2,000");
+    assert_eq!(margin.maintenance_margin, 60_000_000);
+    let negative = AccountState { borrowed: &[-1], ..state };
+    assert!(matches!(account_margin(&params, &negative), Err(RiskError::InvalidValue(_))));
 }
