@@ -220,6 +220,7 @@ def test_engine_spec_of_the_default() -> None:
         "interest_interval_ms": 3_600_000,
         "funding_interval_ms": 3_600_000,
         "throttle_threshold": 0.92,
+        "conversion_discount": 0.005,
     }
     assert spec["assets"][0] == {
         "symbol": "USDC",

@@ -7,11 +7,13 @@ cancel-alls, index and mark moves and clock moves, for five subaccounts of three
 input. A :class:`Runner` applies them and keeps two independent views of the state:
 
 - a ledger of every subaccount's holdings rebuilt from the events alone (deposits, withdrawals, transfers,
-  fills with their fees and realized PnL), and
+  fills with their fees and realized PnL, PnL realization ticks, and the settlement chain's redemptions,
+  borrows and conversions), and
 - the prices it set, for the plain-Python reference of SPEC §4-5 in :func:`reference_margin`.
 
 Properties: (a) conservation — after every command each asset of ``audit()`` is ``balanced``,
-``held + fees + liquidation fund + PnL clearing == deposits - withdrawals`` holds, and the event ledger,
+``held + pool cash + fees + liquidation fund + PnL clearing + conversions == deposits - withdrawals``
+holds, and the event ledger,
 the fee events and the positions agree with it; (b) isolation — a command changes the ``balances()``,
 ``positions()`` (and, for non-price commands, ``margin()``) of no subaccount that neither the command nor
 its events name; (c) determinism — a replay on a fresh exchange gives the same results, events and
@@ -380,6 +382,15 @@ class Runner:
             self.ledger[event["to"], event["asset"]] += Decimal(event["amount"])
         elif kind == "Fill":
             self._post_fill(event)
+        elif kind in {"Redeem", "Borrow"}:
+            self.ledger[event["account"], event["asset"]] += Decimal(event["amount"])
+        elif kind == "PnlRealized":  # a loss (negative) is paid from the holding, after any chain steps
+            self.ledger[event["account"], "USDC"] += Decimal(event["amount"])
+        elif kind in {"Lend", "Repay"}:
+            self.ledger[event["account"], event["asset"]] -= Decimal(event["amount"])
+        elif kind == "Conversion":
+            self.ledger[event["account"], event["asset"]] -= Decimal(event["sold"])
+            self.ledger[event["account"], "USDC"] += Decimal(event["raised"])
         else:
             assert kind in NO_BALANCE_EVENTS, f"unmodelled event kind {kind!r}: extend the test ledger"
 
@@ -427,6 +438,7 @@ NO_BALANCE_EVENTS = frozenset(
         "OrderCancelled",
         "OrderExpired",
         "OrderAmended",
+        "InterestAccrued",
     }
 )
 ACCOUNT_FIELDS = ("account", "from", "to", "taker", "maker")
@@ -447,9 +459,8 @@ def check_conservation(runner: Runner) -> None:
     open_orders = [order for sub in SUBACCOUNTS for order in ex.open_orders(sub)]
     for asset, line in audit.items():
         assert line.balanced, (asset, line)
-        assert line.held_by_subaccounts + line.fees + line.liquidation_fund + line.pnl_clearing == (
-            line.deposits - line.withdrawals
-        ), (asset, line)
+        held_by_venue = line.pool_cash + line.fees + line.liquidation_fund + line.pnl_clearing + line.conversions
+        assert line.held_by_subaccounts + held_by_venue == line.deposits - line.withdrawals, (asset, line)
         assert line.held_by_subaccounts == sum(runner.ledger[sub, asset] for sub in SUBACCOUNTS), asset
         assert line.fees == runner.fees[asset], asset
         assert line.locked_by_orders == sum(ex.balances(sub)[asset].locked for sub in SUBACCOUNTS), asset

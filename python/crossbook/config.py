@@ -912,7 +912,7 @@ class Config:
               "venue": {
                   "max_subaccounts": int, "default_leverage": int, "max_leverage": int,
                   "realize_interval_ms": int, "interest_interval_ms": int, "funding_interval_ms": int,
-                  "throttle_threshold": float,
+                  "throttle_threshold": float, "conversion_discount": float,
               },
             }
 
@@ -973,6 +973,7 @@ class Config:
                 "interest_interval_ms": venue.interest_interval_ms,
                 "funding_interval_ms": venue.funding_interval_ms,
                 "throttle_threshold": float(venue.throttle_threshold),
+                "conversion_discount": float(venue.conversion_discount),
             },
         }
 

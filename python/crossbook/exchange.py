@@ -157,6 +157,7 @@ class AssetAudit:
     borrowed: Decimal
     pool_cash: Decimal
     lending_income: Decimal
+    conversions: Decimal
     fees: Decimal
     liquidation_fund: Decimal
     pnl_clearing: Decimal
@@ -303,19 +304,24 @@ class Exchange:
         self._engine.set_mark_price(_name(market, "market"), _amount(price, "price"))
 
     def advance_to(self, time_ms: int) -> None:
-        """Moves engine time (milliseconds) forward; it never goes back. Interest accrues on every
-        pool at each interest boundary crossed, in order, at the rate of the pool's utilization
-        there (see :mod:`crossbook.lending`)."""
+        """Moves engine time (milliseconds) forward; it never goes back. At every boundary crossed,
+        in time order, the scheduled jobs run in a fixed order: PnL realization (every
+        ``venue.realize_interval_ms``), then interest on every pool (every
+        ``venue.interest_interval_ms``, at the rate of the pool's utilization there; see
+        :mod:`crossbook.lending`). So one long jump gives exactly what many short steps give."""
         target = _int(time_ms, "time_ms")
         if target < self._engine.time_ms:
             self._engine.advance_to(target)  # raises: time never goes back
+        venue = self.config.venue
         lender_share = lending.lender_share_e18(self.config)
-        for boundary in lending.boundaries(self.config, self._engine.time_ms, target):
+        for boundary in lending.boundaries(venue.realize_interval_ms, self._engine.time_ms, target):
             self._engine.advance_to(boundary)
-            for symbol, _lent, borrowed, utilization, _cash in self._engine.pools():
-                if Decimal(borrowed) > 0:
-                    rate = lending.interval_rate_e18(self.config, symbol, utilization)
-                    self._engine.accrue_interest(symbol, rate, lender_share)
+            self._engine.realize_pnl()
+            if boundary % venue.interest_interval_ms == 0:
+                for symbol, _lent, borrowed, utilization, _cash in self._engine.pools():
+                    if Decimal(borrowed) > 0:
+                        rate = lending.interval_rate_e18(self.config, symbol, utilization)
+                        self._engine.accrue_interest(symbol, rate, lender_share)
         self._engine.advance_to(target)
 
     @property

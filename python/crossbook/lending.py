@@ -34,11 +34,11 @@ def lender_share_e18(config: Config) -> int:
     return int(((1 - config.venue.lend_venue_fee) * _E18).to_integral_value(ROUND_FLOOR))
 
 
-def boundaries(config: Config, start_ms: int, end_ms: int) -> range:
-    """Interest boundaries in ``(start_ms, end_ms]``, in order."""
-    interval = config.venue.interest_interval_ms
-    first = (start_ms // interval + 1) * interval
-    return range(first, end_ms + 1, interval)
+def boundaries(interval_ms: int, start_ms: int, end_ms: int) -> range:
+    """Multiples of ``interval_ms`` in ``(start_ms, end_ms]``, in order (the config guarantees the
+    realize interval divides the interest interval, so realize boundaries include interest ones)."""
+    first = (start_ms // interval_ms + 1) * interval_ms
+    return range(first, end_ms + 1, interval_ms)
 
 
 __all__ = ["YEAR_MS", "boundaries", "interval_rate_e18", "lender_share_e18"]

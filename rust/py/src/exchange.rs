@@ -120,6 +120,7 @@ fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
             max_leverage: item(&venue, "max_leverage")?,
             interest_interval_ms: item(&venue, "interest_interval_ms")?,
             throttle_threshold: item(&venue, "throttle_threshold")?,
+            conversion_discount: item(&venue, "conversion_discount")?,
         },
     })
 }
@@ -351,6 +352,11 @@ impl PyEngine {
         let amount = self.engine.parse_amount(asset, amount).map_err(exchange_error)?;
         let repaid = self.engine.repay(account, asset, amount).map_err(exchange_error)?;
         Ok(self.engine.format_amount(asset, repaid))
+    }
+
+    /// Realizes every position's PnL at its mark (subaccounts with auto_realize_pnl).
+    fn realize_pnl(&mut self) {
+        self.engine.realize_pnl();
     }
 
     /// Accrues one interest interval on a pool (rates in 1e-18).
@@ -730,6 +736,7 @@ impl PyEngine {
             dict.set_item("borrowed", format(audit.borrowed))?;
             dict.set_item("pool_cash", format(audit.pool_cash))?;
             dict.set_item("lending_income", format(audit.lending_income))?;
+            dict.set_item("conversions", format(audit.conversions))?;
             dict.set_item("fees", format(audit.fees))?;
             dict.set_item("liquidation_fund", format(audit.liquidation_fund))?;
             dict.set_item("pnl_clearing", format(audit.pnl_clearing))?;
@@ -815,6 +822,19 @@ fn event_dict<'py>(
             dict.set_item("asset", asset_name(*asset))?;
             dict.set_item("amount", engine.format_amount(*asset, *amount))?;
             dict.set_item("entry_fee", engine.format_amount(*asset, *entry_fee))?;
+        }
+        EventKind::Conversion { account, asset, sold, raised } => {
+            dict.set_item("kind", "Conversion")?;
+            dict.set_item("account", account)?;
+            dict.set_item("asset", asset_name(*asset))?;
+            dict.set_item("sold", engine.format_amount(*asset, *sold))?;
+            dict.set_item("raised", engine.format_amount(spec.settlement_asset, *raised))?;
+        }
+        EventKind::PnlRealized { account, market, amount } => {
+            dict.set_item("kind", "PnlRealized")?;
+            dict.set_item("account", account)?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("amount", engine.format_amount(spec.settlement_asset, *amount))?;
         }
         EventKind::InterestAccrued { asset, interest, lenders } => {
             dict.set_item("kind", "InterestAccrued")?;

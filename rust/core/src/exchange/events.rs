@@ -88,6 +88,20 @@ pub enum EventKind {
         asset: usize,
         amount: i64,
     },
+    /// Collateral sold to the venue to pay a settlement: `sold` atoms of `asset` for `raised` atoms
+    /// of the settlement asset.
+    Conversion {
+        account: AccountId,
+        asset: usize,
+        sold: i64,
+        raised: i64,
+    },
+    /// Unrealized PnL of a position moved into the settlement asset (negative: a loss paid).
+    PnlRealized {
+        account: AccountId,
+        market: usize,
+        amount: i64,
+    },
     /// One interval of interest on a pool: borrowers owe `interest` more, lenders received `lenders`.
     InterestAccrued {
         asset: usize,

@@ -111,11 +111,13 @@ pub(super) fn digest(engine: &Engine) -> u64 {
             i128::try_from(pool.lend_shares).unwrap_or(-1),
             i128::try_from(pool.borrow_shares).unwrap_or(-1),
             pool.cash,
+            i128::try_from(pool.rate_e18).unwrap_or(-1),
         ]);
     }
     let venue = &engine.venue;
     hash.ints(venue.fees.iter().chain(&venue.liquidation_fund).map(|&value| i128::from(value)));
     hash.int(i128::from(venue.pnl_clearing));
+    hash.ints(venue.conversions.iter().map(|&value| i128::from(value)));
     hash.ints(engine.deposits.iter().chain(&engine.withdrawals).copied());
     hash.0
 }

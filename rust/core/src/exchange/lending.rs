@@ -31,11 +31,13 @@ pub struct Pool {
     pub borrow_shares: u128,
     /// Atoms the pool holds: lent in minus redeemed, minus borrowed out plus repaid.
     pub cash: i128,
+    /// The rate per interval of the last accrual or borrow (1e-18), for settlement borrows.
+    pub rate_e18: u128,
 }
 
 impl Default for Pool {
     fn default() -> Self {
-        Pool { lend_index: INDEX_ONE, borrow_index: INDEX_ONE, lend_shares: 0, borrow_shares: 0, cash: 0 }
+        Pool { lend_index: INDEX_ONE, borrow_index: INDEX_ONE, lend_shares: 0, borrow_shares: 0, cash: 0, rate_e18: 0 }
     }
 }
 
@@ -68,6 +70,12 @@ impl Pool {
             0 => 0.0,
             lent => self.borrowed() as f64 / lent as f64,
         }
+    }
+
+    /// The pool's cash as atoms an account could receive.
+    #[must_use]
+    pub fn cash_atoms(&self) -> i64 {
+        i64::try_from(self.cash.max(0)).unwrap_or(i64::MAX)
     }
 
     /// The venue's accrued lending income (fees and dust): cash + borrowed − lent.
@@ -217,6 +225,28 @@ impl Engine {
     ) -> Result<(), ExchangeError> {
         self.check_account(account)?;
         check_positive("borrow", amount)?;
+        self.borrow_inner(account, asset, amount, interval_rate_e18, true)
+    }
+
+    /// A settlement's borrow: at the pool's last rate, past the throttle, without a margin check.
+    pub(super) fn borrow_unchecked(
+        &mut self,
+        account: AccountId,
+        asset: usize,
+        amount: i64,
+    ) -> Result<(), ExchangeError> {
+        let rate = self.pools[asset].rate_e18;
+        self.borrow_inner(account, asset, amount, rate, false)
+    }
+
+    fn borrow_inner(
+        &mut self,
+        account: AccountId,
+        asset: usize,
+        amount: i64,
+        interval_rate_e18: u128,
+        voluntary: bool,
+    ) -> Result<(), ExchangeError> {
         let interval = self.spec.venue.interest_interval_ms;
         let remaining = interval - self.time_ms.rem_euclid(interval);
         let entry_fee = entry_fee(amount, interval_rate_e18, remaining, interval);
@@ -230,14 +260,17 @@ impl Engine {
         let mut after = pool.clone();
         after.borrow_shares += u128::from(shares.unsigned_abs());
         after.cash -= i128::from(amount);
-        if after.utilization() > self.spec.venue.throttle_threshold {
-            return Err(self.lending_refused(asset, LendingRefusal::Throttled));
+        after.rate_e18 = interval_rate_e18;
+        if voluntary {
+            if after.utilization() > self.spec.venue.throttle_threshold {
+                return Err(self.lending_refused(asset, LendingRefusal::Throttled));
+            }
+            let mut scenario = self.risk_scenario(account);
+            scenario.holdings[asset] += amount;
+            scenario.borrowed.resize(self.spec.assets.len(), 0);
+            scenario.borrowed[asset] += debt;
+            self.check_margin_holds(&scenario)?;
         }
-        let mut scenario = self.risk_scenario(account);
-        scenario.holdings[asset] += amount;
-        scenario.borrowed.resize(self.spec.assets.len(), 0);
-        scenario.borrowed[asset] += debt;
-        self.check_margin_holds(&scenario)?;
         let slot = self.accounts.asset_slot(account, asset);
         self.pools[asset] = after;
         self.accounts.borrow_shares[slot] += shares;
@@ -297,6 +330,7 @@ impl Engine {
         let before = pool.borrowed();
         let growth = ceil_mul_div(pool.borrow_index, interval_rate_e18, INDEX_ONE).ok_or_else(overflow)?;
         let mut after = pool.clone();
+        after.rate_e18 = interval_rate_e18;
         after.borrow_index = after.borrow_index.checked_add(growth).ok_or_else(overflow)?;
         let interest = after.borrowed().saturating_sub(before);
         let lender_income = floor_mul_div(interest, lender_share_e18.min(INDEX_ONE), INDEX_ONE).ok_or_else(overflow)?;

@@ -15,8 +15,9 @@
 //!   PnL clearing account, so its balance is minus the realized PnL so far, which is also minus the
 //!   sum of the open positions' cost bases: it returns to zero when every position is realized at
 //!   one mark. So every asset reconciles at every moment:
-//!   Σ holdings + pool cash + fees + liquidation fund + clearing = deposits − withdrawals
-//!   ([`Engine::audit`]; lends and borrows move atoms between holdings and the pools, see `lending`).
+//!   Σ holdings + pool cash + fees + liquidation fund + clearing + conversions = deposits −
+//!   withdrawals ([`Engine::audit`]; lends and borrows move atoms between holdings and the pools, see
+//!   `lending`; fees and losses beyond the free balance are paid as `settlement` says).
 //! - A spot order locks what it may spend (a bid: notional at its limit, or at the impact band for a
 //!   market order, plus the taker fee; an ask: its base quantity) and is rejected with
 //!   `InsufficientBalance` if the free balance cannot cover it; it needs no margin check.
@@ -45,6 +46,7 @@ mod accounts;
 mod events;
 mod hash;
 mod lending;
+mod settlement;
 mod spec;
 
 pub use accounts::{Accounts, Owner, Scenario, Setting};
@@ -171,6 +173,9 @@ pub struct VenueLedger {
     pub liquidation_fund: Vec<i64>,
     /// Settlement-asset atoms paid out as realized PnL, negated (see the module docs).
     pub pnl_clearing: i64,
+    /// Collateral taken in settlement conversions, per asset (the settlement asset's is negative:
+    /// what the venue paid for it).
+    pub conversions: Vec<i64>,
 }
 
 /// One asset's reconciliation (SPEC §11 `audit`).
@@ -185,6 +190,8 @@ pub struct AssetAudit {
     pub pool_cash: i128,
     /// The venue's accrued lending income (fees and dust): pool cash + borrowed − lent.
     pub lending_income: i128,
+    /// The venue's side of settlement conversions.
+    pub conversions: i128,
     pub fees: i128,
     pub liquidation_fund: i128,
     pub pnl_clearing: i128,
@@ -196,7 +203,12 @@ impl AssetAudit {
     /// Whether everything the venue holds of the asset is accounted for.
     #[must_use]
     pub fn balanced(&self) -> bool {
-        self.held_by_accounts + self.pool_cash + self.fees + self.liquidation_fund + self.pnl_clearing
+        self.held_by_accounts
+            + self.pool_cash
+            + self.fees
+            + self.liquidation_fund
+            + self.pnl_clearing
+            + self.conversions
             == self.deposits - self.withdrawals
             && self.lending_income >= 0
     }
@@ -353,6 +365,7 @@ impl Engine {
                 fees: vec![0; spec.assets.len()],
                 liquidation_fund: vec![0; spec.assets.len()],
                 pnl_clearing: 0,
+                conversions: vec![0; spec.assets.len()],
             },
             deposits: vec![0; spec.assets.len()],
             withdrawals: vec![0; spec.assets.len()],
@@ -966,6 +979,7 @@ impl Engine {
                     borrowed: i128::try_from(self.pools[asset].borrowed()).unwrap_or(i128::MAX),
                     pool_cash: self.pools[asset].cash,
                     lending_income: self.pools[asset].income(),
+                    conversions: i128::from(self.venue.conversions[asset]),
                     fees: i128::from(self.venue.fees[asset]),
                     liquidation_fund: i128::from(self.venue.liquidation_fund[asset]),
                     pnl_clearing: if asset == self.spec.settlement_asset {

@@ -71,6 +71,8 @@ pub struct VenueSpec {
     pub interest_interval_ms: i64,
     /// New borrows and voluntary redemptions stop when a pool's utilization would pass this.
     pub throttle_threshold: f64,
+    /// Collateral converted to pay a settlement goes at its index price times `1 − discount`.
+    pub conversion_discount: f64,
 }
 
 /// A whole configuration.
@@ -146,6 +148,9 @@ impl EngineSpec {
         }
         if venue.interest_interval_ms <= 0 {
             return fail("venue.interest_interval_ms", "must be positive");
+        }
+        if !(0.0..1.0).contains(&venue.conversion_discount) {
+            return fail("venue.conversion_discount", "must be in [0, 1)");
         }
         if !(venue.throttle_threshold > 0.0 && venue.throttle_threshold <= 1.0) {
             return fail("venue.throttle_threshold", "must be in (0, 1]");

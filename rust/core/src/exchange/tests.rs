@@ -67,6 +67,7 @@ fn spec(maker_fee_e8: i64, taker_fee_e8: i64) -> EngineSpec {
             max_leverage: 50,
             interest_interval_ms: 3_600_000,
             throttle_threshold: 0.92,
+            conversion_discount: 0.005,
         },
     }
 }
@@ -568,5 +569,68 @@ fn a_withdrawal_beyond_the_free_balance_redeems_the_rest() {
     engine.withdraw(lender, USDC, usdc(4_000)).unwrap();
     assert_eq!(engine.lent_amount(lender, USDC), usdc(6_000));
     assert!(matches!(engine.withdraw(lender, USDC, usdc(6_000) + 1), Err(ExchangeError::InsufficientBalance { .. })));
+    assert!(engine.audit().iter().all(AssetAudit::balanced));
+}
+
+/// SPEC §12 example 7's subaccount: 100 USDC free and 150 lent, 1 BTC at 100,000, in a pool with
+/// another lender's 1,000 USDC of cash.
+fn owing_engine(auto_borrow: bool) -> (Engine, AccountId) {
+    let mut engine = Engine::new(spec(0, 0)).unwrap();
+    let other = engine.open_account("other").unwrap();
+    engine.deposit(other, USDC, usdc(1_000)).unwrap();
+    engine.lend(other, USDC, usdc(1_000)).unwrap();
+    let owing = engine.open_account("owing").unwrap();
+    engine.deposit(owing, USDC, usdc(250)).unwrap();
+    engine.lend(owing, USDC, usdc(150)).unwrap();
+    engine.deposit(owing, BTC, 100_000_000).unwrap();
+    engine.set_index_price(BTC, usdc(100_000)).unwrap();
+    engine.set_setting(owing, Setting::AutoBorrowSettlements, auto_borrow).unwrap();
+    (engine, owing)
+}
+
+#[test]
+fn spec_example_7_paying_300_takes_free_then_lends_then_a_borrow() {
+    let (mut engine, owing) = owing_engine(true);
+    engine.pay(owing, usdc(300));
+    engine.venue.fees[USDC] += usdc(300); // the payee of this test's settlement
+    let usdc_balance = engine.balances(owing).unwrap()[USDC];
+    assert_eq!((usdc_balance.free, usdc_balance.lent, usdc_balance.borrowed), (0, 0, usdc(50)));
+    assert_eq!(engine.accounts().holding[engine.accounts().asset_slot(owing, BTC)], 100_000_000, "no conversion");
+    assert!(engine.audit().iter().all(AssetAudit::balanced));
+}
+
+#[test]
+fn spec_example_7_without_borrowing_converts_50_usdc_of_collateral_at_the_discount() {
+    let (mut engine, owing) = owing_engine(false);
+    engine.pay(owing, usdc(300));
+    engine.venue.fees[USDC] += usdc(300); // the payee of this test's settlement
+                                          // 50 USDC at 100,000 × 0.995 per BTC: 50,252 sats (rounded up), raising 50.00074 USDC.
+    let btc = engine.accounts().holding[engine.accounts().asset_slot(owing, BTC)];
+    assert_eq!(btc, 100_000_000 - 50_252);
+    let usdc_balance = engine.balances(owing).unwrap()[USDC];
+    assert_eq!((usdc_balance.free, usdc_balance.lent, usdc_balance.borrowed), (740, 0, 0));
+    assert!(engine
+        .events()
+        .iter()
+        .any(|event| event.kind
+            == EventKind::Conversion { account: owing, asset: BTC, sold: 50_252, raised: 50_000_740 }));
+    assert!(engine.audit().iter().all(AssetAudit::balanced));
+}
+
+#[test]
+fn realizing_pnl_moves_it_into_usdc_and_resets_the_cost_basis() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 1_000)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 1_000)).unwrap();
+    engine.set_mark_price(SOL_PERP, 10_500).unwrap();
+    engine.realize_pnl();
+    // Alice is long 10 SOL: +50 USDC; bob short: −50, paid from his free balance.
+    let holding = |engine: &Engine, account| engine.accounts().holding[engine.accounts().asset_slot(account, USDC)];
+    assert_eq!(holding(&engine, alice), usdc(10_050));
+    assert_eq!(holding(&engine, bob), usdc(1_000_000) - usdc(50));
+    assert_eq!(engine.accounts().net_cost[0], usdc(1_050));
+    assert_eq!(engine.accounts().net_qty[0], 1_000, "sizes do not change");
+    assert_eq!(engine.venue().pnl_clearing, 0, "every position realized at one mark");
+    assert_eq!(engine.margin(alice).unwrap().unrealized_pnl, 0);
     assert!(engine.audit().iter().all(AssetAudit::balanced));
 }

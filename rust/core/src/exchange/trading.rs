@@ -635,8 +635,13 @@ impl Engine {
             }
             Some(perp) => {
                 let realized = self.move_position(leg.account, perp, leg.side, quantity, notional);
-                self.accounts.holding[quote_slot] += realized - fee_paid;
                 self.venue.pnl_clearing -= realized;
+                let credit = realized - fee_paid;
+                if credit >= 0 {
+                    self.accounts.holding[quote_slot] += credit;
+                } else {
+                    self.pay(leg.account, -credit);
+                }
                 (fee_paid, realized)
             }
         }
