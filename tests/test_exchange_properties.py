@@ -388,6 +388,9 @@ class Runner:
             self.ledger[event["account"], "USDC"] += Decimal(event["amount"])
         elif kind in {"Lend", "Repay"}:
             self.ledger[event["account"], event["asset"]] -= Decimal(event["amount"])
+        elif kind == "FundingPaid":  # paid (+) or received (-); their sum per payment is the venue's dust
+            self.ledger[event["account"], "USDC"] -= Decimal(event["amount"])
+            self.fees["USDC"] += Decimal(event["amount"])
         elif kind == "Conversion":
             self.ledger[event["account"], event["asset"]] -= Decimal(event["sold"])
             self.ledger[event["account"], "USDC"] += Decimal(event["raised"])

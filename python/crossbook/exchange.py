@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from crossbook import lending
+from crossbook import funding, lending
 from crossbook._core import Engine, OrderFill, OrderResult
 from crossbook.config import Config
 from crossbook.enums import OrderType, SelfTradePrevention, Side, TimeInForce
@@ -182,6 +182,7 @@ class Exchange:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config.default()
         self._engine = Engine(self.config.engine_spec())
+        self._perps = tuple(market for market in self.config.markets if market.kind == "perp")
 
     # ----- accounts ------------------------------------------------------------------------------
 
@@ -317,6 +318,10 @@ class Exchange:
         for boundary in lending.boundaries(venue.realize_interval_ms, self._engine.time_ms, target):
             self._engine.advance_to(boundary)
             self._engine.realize_pnl()
+            for market in self._perps:
+                if boundary % market.funding_interval_ms == 0:
+                    funding_rate = funding.funding_rate(market, self._engine.funding_premium(market.symbol))
+                    self._engine.pay_funding(market.symbol, funding.rate_e18(funding_rate))
             if boundary % venue.interest_interval_ms == 0:
                 for symbol, _lent, borrowed, utilization, _cash in self._engine.pools():
                     if Decimal(borrowed) > 0:
@@ -458,6 +463,14 @@ class Exchange:
                 net_cost=cost,
             )
         return positions
+
+    def funding_rate(self, market: str) -> Decimal:
+        """The funding rate per interval the next payment of a perpetual would use (SPEC §8), from
+        the premium sampled so far this interval."""
+        spec = self.config.market(_name(market, "market"))
+        if spec.kind != "perp":
+            raise InvalidArgumentError(f"{market} is a spot market: only perpetuals pay funding")
+        return funding.funding_rate(spec, self._engine.funding_premium(market))
 
     def liquidation_price(self, subaccount: int, market: str) -> Decimal | None:
         """The estimated mark at which the subaccount's MMR reaches 100% (SPEC §5), or None."""

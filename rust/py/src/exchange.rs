@@ -354,6 +354,17 @@ impl PyEngine {
         Ok(self.engine.format_amount(asset, repaid))
     }
 
+    /// The mean funding premium of a perpetual since its last payment.
+    fn funding_premium(&self, market: &str) -> PyResult<f64> {
+        Ok(self.engine.funding_premium(self.market(market)?))
+    }
+
+    /// Pays one interval of funding at `rate_e18` (1e-18 per interval).
+    fn pay_funding(&mut self, market: &str, rate_e18: i128) -> PyResult<()> {
+        let market = self.market(market)?;
+        self.engine.pay_funding(market, rate_e18).map_err(exchange_error)
+    }
+
     /// Realizes every position's PnL at its mark (subaccounts with auto_realize_pnl).
     fn realize_pnl(&mut self) {
         self.engine.realize_pnl();
@@ -829,6 +840,12 @@ fn event_dict<'py>(
             dict.set_item("asset", asset_name(*asset))?;
             dict.set_item("sold", engine.format_amount(*asset, *sold))?;
             dict.set_item("raised", engine.format_amount(spec.settlement_asset, *raised))?;
+        }
+        EventKind::FundingPaid { account, market, amount } => {
+            dict.set_item("kind", "FundingPaid")?;
+            dict.set_item("account", account)?;
+            dict.set_item("market", market_name(*market))?;
+            dict.set_item("amount", engine.format_amount(spec.settlement_asset, *amount))?;
         }
         EventKind::PnlRealized { account, market, amount } => {
             dict.set_item("kind", "PnlRealized")?;

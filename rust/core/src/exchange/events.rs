@@ -96,6 +96,12 @@ pub enum EventKind {
         sold: i64,
         raised: i64,
     },
+    /// One interval of funding: `amount` settlement atoms paid (positive) or received (negative).
+    FundingPaid {
+        account: AccountId,
+        market: usize,
+        amount: i64,
+    },
     /// Unrealized PnL of a position moved into the settlement asset (negative: a loss paid).
     PnlRealized {
         account: AccountId,

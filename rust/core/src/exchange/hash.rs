@@ -114,6 +114,10 @@ pub(super) fn digest(engine: &Engine) -> u64 {
             i128::try_from(pool.rate_e18).unwrap_or(-1),
         ]);
     }
+    for samples in &engine.premiums {
+        hash.bytes(&samples.sum.to_bits().to_le_bytes());
+        hash.int(i128::from(samples.count));
+    }
     let venue = &engine.venue;
     hash.ints(venue.fees.iter().chain(&venue.liquidation_fund).map(|&value| i128::from(value)));
     hash.int(i128::from(venue.pnl_clearing));

@@ -44,6 +44,7 @@
 
 mod accounts;
 mod events;
+mod funding;
 mod hash;
 mod lending;
 mod settlement;
@@ -51,6 +52,7 @@ mod spec;
 
 pub use accounts::{Accounts, Owner, Scenario, Setting};
 pub use events::{AccountId, Event, EventKind, Liquidity, Reject};
+pub use funding::PremiumSamples;
 pub use lending::{LendingRefusal, Pool, INDEX_ONE};
 pub use spec::{AssetSpec, EngineSpec, MarketKind, MarketSpec, SpecError, VenueSpec};
 
@@ -266,6 +268,8 @@ pub struct Engine {
     what_if: Scenario,
     /// One borrow/lend pool per asset.
     pools: Vec<Pool>,
+    /// Funding premium samples per market (perpetuals only).
+    premiums: Vec<PremiumSamples>,
     /// The risk kernel's holdings (holding + lent) and borrowed columns, rebuilt for each scan.
     risk_holdings: Vec<i64>,
     risk_borrowed: Vec<i64>,
@@ -376,6 +380,7 @@ impl Engine {
             book_events: Vec::new(),
             what_if: Scenario::default(),
             pools: vec![Pool::default(); spec.assets.len()],
+            premiums: vec![PremiumSamples::default(); spec.markets.len()],
             risk_holdings: Vec::new(),
             risk_borrowed: Vec::new(),
             last_scan: ScanResult::default(),
@@ -715,6 +720,7 @@ impl Engine {
             return Err(error);
         }
         self.emit(EventKind::IndexPrice { asset, price });
+        self.sample_premiums();
         self.fire_triggers()
     }
 
@@ -735,6 +741,7 @@ impl Engine {
         }
         self.mark_set[market] = true;
         self.emit(EventKind::MarkPrice { market, price });
+        self.sample_premiums();
         self.fire_triggers()
     }
 

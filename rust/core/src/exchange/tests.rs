@@ -634,3 +634,33 @@ fn realizing_pnl_moves_it_into_usdc_and_resets_the_cost_basis() {
     assert_eq!(engine.margin(alice).unwrap().unrealized_pnl, 0);
     assert!(engine.audit().iter().all(AssetAudit::balanced));
 }
+
+#[test]
+fn funding_moves_from_longs_to_shorts_rounding_against_both_with_the_dust_to_the_venue() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 1_000)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 1_000)).unwrap();
+    let holding = |engine: &Engine, account| engine.accounts().holding[engine.accounts().asset_slot(account, USDC)];
+    let before = (holding(&engine, alice), holding(&engine, bob));
+    // 1,000 USDC of notional at 1/30,000 per interval: 33,333.33 atoms.
+    engine.pay_funding(SOL_PERP, 33_333_333_333_333).unwrap();
+    assert_eq!(holding(&engine, alice), before.0 - 33_334, "the long pays, rounded up");
+    assert_eq!(holding(&engine, bob), before.1 + 33_333, "the short receives, rounded down");
+    assert_eq!(engine.venue().fees[USDC], 1, "the atom of dust goes to the venue");
+    engine.pay_funding(SOL_PERP, -100_000_000_000_000).unwrap();
+    assert_eq!(holding(&engine, alice), before.0 - 33_334 + 100_000, "a negative rate pays the longs");
+    assert!(engine.audit().iter().all(AssetAudit::balanced));
+}
+
+#[test]
+fn the_premium_is_the_mean_of_mid_against_index_over_price_updates() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_100, 1)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 9_900, 1)).unwrap();
+    assert!(engine.funding_premium(SOL_PERP).abs() < f64::EPSILON, "no index, no sample");
+    engine.set_index_price(SOL, usdc(100)).unwrap(); // mid 100 = index: premium 0
+    engine.set_index_price(SOL, usdc(80)).unwrap(); // mid 100 against 80: premium 0.25
+    assert!((engine.funding_premium(SOL_PERP) - 0.125).abs() < 1e-12);
+    engine.pay_funding(SOL_PERP, 0).unwrap();
+    assert!(engine.funding_premium(SOL_PERP).abs() < f64::EPSILON, "a payment resets the samples");
+}
