@@ -11,7 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from crossbook import __version__
-from crossbook.bench import run_book_benchmark, run_exchange_benchmark, run_margin_benchmark
+from crossbook.bench import (
+    run_accrual_benchmark,
+    run_book_benchmark,
+    run_exchange_benchmark,
+    run_margin_benchmark,
+)
 
 
 def _bench(arguments: argparse.Namespace) -> int:
@@ -25,6 +30,8 @@ def _bench(arguments: argparse.Namespace) -> int:
     print(run_exchange_benchmark(orders=arguments.orders, repeats=arguments.repeats).table())
     print()
     print(run_margin_benchmark(accounts=arguments.accounts, repeats=arguments.repeats).table())
+    print()
+    print(run_accrual_benchmark(large=arguments.accounts, repeats=arguments.repeats).table())
     return 0
 
 
@@ -44,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--orders", type=int, default=100_000, help="Exchange.place_order calls (default 100,000)")
     bench.add_argument(
-        "--accounts", type=int, default=1_000_000, help="subaccounts in the margin scan (default 1,000,000)"
+        "--accounts",
+        type=int,
+        default=1_000_000,
+        help="subaccounts in the margin scan and accrual benchmarks (default 1,000,000)",
     )
     bench.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
     bench.set_defaults(run=_bench)
