@@ -41,6 +41,8 @@ def test_longs_pay_shorts_every_hour_and_funding_is_zero_sum_with_dust_to_the_ve
     payments = {event["account"]: Decimal(event["amount"]) for event in ex.events() if event["kind"] == "FundingPaid"}
     # 1,000 USDC of notional at 0.0095: the long pays 9.5, the short receives it.
     assert payments == {alice: Decimal("9.5"), bob: Decimal("-9.5")}
+    assert ex.positions(alice)[SOL_PERP].cumulative_funding == Decimal("9.5")
+    assert ex.positions(bob)[SOL_PERP].cumulative_funding == Decimal("-9.5")
     assert ex.audit()["USDC"].fees == fees_before  # no dust on an exact amount
     assert ex.funding_rate(SOL_PERP) == Decimal("0.0000125"), "the samples reset after a payment"
     assert all(audit.balanced for audit in ex.audit().values())

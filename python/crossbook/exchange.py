@@ -145,6 +145,7 @@ class Position:
     unrealized_pnl: Decimal
     est_liquidation_price: Decimal | None
     net_cost: Decimal
+    cumulative_funding: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -451,7 +452,8 @@ class Exchange:
 
     def positions(self, subaccount: int) -> dict[str, Position]:
         positions = {}
-        for market, net_qty, net_cost, mark, pnl, liquidation in self._engine.positions(_subaccount(subaccount)):
+        rows = self._engine.positions(_subaccount(subaccount))
+        for market, net_qty, net_cost, mark, pnl, liquidation, paid_funding in rows:
             quantity, cost = Decimal(net_qty), Decimal(net_cost)
             tick = self.config.market(market).tick_size
             positions[market] = Position(
@@ -461,6 +463,7 @@ class Exchange:
                 unrealized_pnl=Decimal(pnl),
                 est_liquidation_price=None if liquidation is None else Decimal(repr(liquidation)).quantize(tick),
                 net_cost=cost,
+                cumulative_funding=Decimal(paid_funding),
             )
         return positions
 

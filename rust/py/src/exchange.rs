@@ -678,7 +678,7 @@ impl PyEngine {
     fn positions(
         &self,
         account: AccountId,
-    ) -> PyResult<Vec<(String, String, String, Option<String>, String, Option<f64>)>> {
+    ) -> PyResult<Vec<(String, String, String, Option<String>, String, Option<f64>, String)>> {
         let views = self.engine.positions(account).map_err(exchange_error)?;
         Ok(views
             .into_iter()
@@ -692,6 +692,7 @@ impl PyEngine {
                     view.mark.map(|mark| self.engine.format_price(market, mark)),
                     self.settlement(view.unrealized_pnl),
                     view.liquidation_price.map(|ticks| ticks * tick),
+                    self.settlement(view.cumulative_funding),
                 )
             })
             .collect())

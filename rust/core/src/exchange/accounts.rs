@@ -36,6 +36,8 @@ pub struct Accounts {
     pub net_cost: Vec<i64>,
     pub open_bids: Vec<i64>,
     pub open_asks: Vec<i64>,
+    /// Per perp: settlement atoms of funding paid (positive) or received (negative), cumulative.
+    pub funding: Vec<i64>,
     pub max_leverage: Vec<u32>,
     /// [`Setting`] bits.
     pub settings: Vec<u8>,
@@ -91,7 +93,9 @@ impl Accounts {
         for column in [&mut self.holding, &mut self.locked, &mut self.lend_shares, &mut self.borrow_shares] {
             column.extend(std::iter::repeat_n(0, self.assets));
         }
-        for column in [&mut self.net_qty, &mut self.net_cost, &mut self.open_bids, &mut self.open_asks] {
+        for column in
+            [&mut self.net_qty, &mut self.net_cost, &mut self.open_bids, &mut self.open_asks, &mut self.funding]
+        {
             column.extend(std::iter::repeat_n(0, self.perps));
         }
         self.max_leverage.push(max_leverage);

@@ -88,6 +88,8 @@ impl Engine {
                 received -= i128::from(amount);
             }
             if amount != 0 {
+                let slot = self.accounts.perp_slot(account, perp);
+                self.accounts.funding[slot] = self.accounts.funding[slot].saturating_add(amount);
                 self.emit(EventKind::FundingPaid { account, market, amount });
             }
         }

@@ -56,6 +56,7 @@ pub(super) fn digest(engine: &Engine) -> u64 {
         &accounts.net_cost,
         &accounts.open_bids,
         &accounts.open_asks,
+        &accounts.funding,
     ] {
         hash.ints(column.iter().map(|&value| i128::from(value)));
     }

@@ -239,6 +239,8 @@ pub struct PositionView {
     pub unrealized_pnl: i64,
     /// Estimated liquidation price in ticks (not rounded to a tick).
     pub liquidation_price: Option<f64>,
+    /// Funding paid (positive) or received (negative) by this position so far, settlement atoms.
+    pub cumulative_funding: i64,
 }
 
 /// The exchange engine; see the module docs for its contract.
@@ -937,6 +939,7 @@ impl Engine {
         for (market, perp) in self.perp_of_market.iter().enumerate() {
             let Some(perp) = *perp else { continue };
             let net_qty = state.net_qty[perp];
+            let cumulative_funding = self.accounts.funding[self.accounts.perp_slot(account, perp)];
             if net_qty == 0 && state.open_bids[perp] == 0 && state.open_asks[perp] == 0 {
                 continue;
             }
@@ -954,6 +957,7 @@ impl Engine {
                 mark,
                 unrealized_pnl,
                 liquidation_price: risk::liquidation_price(&self.risk, &state, perp),
+                cumulative_funding,
             });
         }
         Ok(views)
