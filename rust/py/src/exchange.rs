@@ -125,6 +125,10 @@ fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
     })
 }
 
+/// One position for Python: (market, net_qty, net_cost, mark, unrealized PnL, liquidation price,
+/// cumulative funding), amounts as decimal strings.
+type PositionRow = (String, String, String, Option<String>, String, Option<f64>, String);
+
 /// The exchange engine (use it through `crossbook.Exchange`).
 #[pyclass(module = "crossbook._core", name = "Engine")]
 #[derive(Debug)]
@@ -675,10 +679,7 @@ impl PyEngine {
     }
 
     /// Per perp position: (market, net_qty, net_cost, mark, unrealized_pnl, liquidation price).
-    fn positions(
-        &self,
-        account: AccountId,
-    ) -> PyResult<Vec<(String, String, String, Option<String>, String, Option<f64>, String)>> {
+    fn positions(&self, account: AccountId) -> PyResult<Vec<PositionRow>> {
         let views = self.engine.positions(account).map_err(exchange_error)?;
         Ok(views
             .into_iter()
