@@ -129,3 +129,29 @@ def test_the_numpy_baseline_counts_borrows_like_the_kernel() -> None:
     for name in ("net_equity", "initial_margin", "maintenance_margin", "liquidatable"):
         assert np.array_equal(rust[name], baseline[name]), name
     assert (rust["net_equity"] < without["net_equity"]).all(), "every account owes something more"
+
+
+def test_spec_example_6_a_spot_buy_with_auto_borrow_borrows_the_shortfall() -> None:
+    config = flat_usdc_rate("0")  # no entry fee, so the borrow is exactly the shortfall
+    config = dataclasses.replace(
+        config,
+        markets=tuple(
+            dataclasses.replace(market, maker_fee=Decimal(0), taker_fee=Decimal(0)) for market in config.markets
+        ),
+    )
+    ex = cb.Exchange(config)
+    lender, buyer, seller = ex.open_account("lender"), ex.open_account("buyer"), ex.open_account("seller")
+    ex.deposit(lender, "USDC", "10000")
+    ex.lend(lender, "USDC", "10000")
+    ex.deposit(buyer, "USDC", "1000")
+    ex.deposit(seller, "SOL", "100")
+    ex.set_index_price("SOL", "100")
+    ex.place_order(seller, "SOL_USDC", "Ask", quantity="20", price="100")
+    plain = ex.place_order(buyer, "SOL_USDC", "Bid", quantity="20", price="100")
+    assert plain.reject_reason == "InsufficientBalance"
+    margin = ex.place_order(buyer, "SOL_USDC", "Bid", quantity="20", price="100", auto_borrow=True)
+    assert margin.filled == Decimal("20")
+    usdc = ex.balances(buyer)["USDC"]
+    assert (usdc.free, usdc.borrowed) == (Decimal(0), Decimal(1000))
+    assert ex.balances(buyer)["SOL"].free == Decimal(20)
+    assert all(audit.balanced for audit in ex.audit().values())

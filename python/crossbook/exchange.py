@@ -353,6 +353,7 @@ class Exchange:
         quote_quantity: AmountLike | None = None,
         trigger_price: AmountLike | None = None,
         trigger_by: str | None = None,
+        auto_borrow: bool = False,
     ) -> OrderResult:
         """Places an order. Rejects and expiries are in the result (``status``, ``reject_reason``) and
         the events, not raised; misuse (unknown names, malformed amounts, contradictory flags) raises.
@@ -360,9 +361,10 @@ class Exchange:
         quote to spend. ``client_id`` is echoed on the result. With ``trigger_price`` the order waits
         off the book (status ``TriggerPending``, a ``trigger_id``) until the ``trigger_by`` price
         (``"MarkPrice"``, the default, or ``"LastPrice"``) reaches it, then is placed with every check
-        of a new order."""
-        if type(post_only) is not bool or type(reduce_only) is not bool:
-            raise InvalidTypeError("post_only and reduce_only must be bools")
+        of a new order. ``auto_borrow`` (spot margin) locks only the free balance and borrows the
+        rest of what fills spend, if margin allows it with the order filled."""
+        if type(post_only) is not bool or type(reduce_only) is not bool or type(auto_borrow) is not bool:
+            raise InvalidTypeError("post_only, reduce_only and auto_borrow must be bools")
         if client_id is not None and (type(client_id) is not int or not 0 <= client_id < 2**64):
             raise InvalidTypeError(f"client_id must be an int in [0, 2**64) or None, got {client_id!r}")
         return self._engine.place_order(
@@ -380,6 +382,7 @@ class Exchange:
             client_id,
             None if trigger_price is None else _amount(trigger_price, "trigger_price"),
             None if trigger_by is None else _name(trigger_by, "trigger_by"),
+            auto_borrow,
         )
 
     def amend_order(

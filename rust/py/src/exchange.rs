@@ -454,7 +454,8 @@ impl PyEngine {
     }
 
     #[pyo3(signature = (account, market, side, order_type, quantity, price, quote_quantity, time_in_force, post_only,
-                        reduce_only, self_trade_prevention, client_id, trigger_price=None, trigger_by=None))]
+                        reduce_only, self_trade_prevention, client_id, trigger_price=None, trigger_by=None,
+                        auto_borrow=false))]
     #[allow(clippy::too_many_arguments)]
     fn place_order(
         &mut self,
@@ -472,6 +473,7 @@ impl PyEngine {
         client_id: Option<u64>,
         trigger_price: Option<&str>,
         trigger_by: Option<&str>,
+        auto_borrow: bool,
     ) -> PyResult<OrderReport> {
         let market = self.market(market)?;
         let quote_asset = self.engine.spec().markets[market].quote;
@@ -491,6 +493,7 @@ impl PyEngine {
             post_only,
             reduce_only,
             self_trade_prevention: convert::self_trade_prevention(self_trade_prevention)?,
+            auto_borrow,
         };
         let (tick_size, step_size) =
             (self.engine.spec().markets[market].tick_size, self.engine.spec().markets[market].step_size);

@@ -20,7 +20,10 @@
 //!   `lending`; fees and losses beyond the free balance are paid as `settlement` says).
 //! - A spot order locks what it may spend (a bid: notional at its limit, or at the impact band for a
 //!   market order, plus the taker fee; an ask: its base quantity) and is rejected with
-//!   `InsufficientBalance` if the free balance cannot cover it; it needs no margin check.
+//!   `InsufficientBalance` if the free balance cannot cover it; it needs no margin check. With
+//!   `auto_borrow` (spot margin) it locks only what is free, and is accepted only if the pool can
+//!   lend the rest and initial margin stays within net equity with the order filled and the
+//!   shortfall borrowed; its fills borrow what they spend beyond the free balance.
 //! - A perpetual order that increases the account's worst-case exposure
 //!   (`max(|pos + bids|, |pos − asks|)`) is accepted only if, counted as open, it keeps initial margin
 //!   within net equity after the loss of filling at its worst price (its limit, or the impact band
@@ -127,6 +130,9 @@ pub struct OrderCommand {
     pub post_only: bool,
     pub reduce_only: bool,
     pub self_trade_prevention: SelfTradePrevention,
+    /// Spot margin: lock only the free balance and borrow the rest of what a fill spends
+    /// (checked against margin at placement).
+    pub auto_borrow: bool,
 }
 
 /// What happened to one order.
@@ -164,6 +170,8 @@ struct OrderMeta {
     /// Quote atoms traded so far (fees are rounded once, on the cumulative notional).
     filled_notional: i64,
     reduce_only: bool,
+    /// Borrows what its fills spend beyond the free balance (spot margin).
+    auto_borrow: bool,
 }
 
 /// Venue-owned balances.

@@ -87,6 +87,7 @@ fn limit(side: Side, price: Price, quantity: Qty) -> OrderCommand {
         post_only: false,
         reduce_only: false,
         self_trade_prevention: SelfTradePrevention::RejectTaker,
+        auto_borrow: false,
     }
 }
 
@@ -663,4 +664,40 @@ fn the_premium_is_the_mean_of_mid_against_index_over_price_updates() {
     assert!((engine.funding_premium(SOL_PERP) - 0.125).abs() < 1e-12);
     engine.pay_funding(SOL_PERP, 0).unwrap();
     assert!(engine.funding_premium(SOL_PERP).abs() < f64::EPSILON, "a payment resets the samples");
+}
+
+#[test]
+fn spec_example_6_a_spot_buy_with_auto_borrow_borrows_its_shortfall() {
+    let (mut engine, _, _) = lending_engine();
+    let buyer = engine.open_account("buyer").unwrap();
+    let seller = engine.open_account("seller").unwrap();
+    engine.deposit(buyer, USDC, usdc(1_000)).unwrap();
+    engine.deposit(seller, BTC, 100_000_000).unwrap();
+    engine.place_order(seller, BTC_USDC, &limit(Side::Ask, 1_000_000, 2_000)).unwrap();
+    // 2,000 USDC of BTC (0.02 BTC at 100,000) with 1,000 USDC free.
+    let plain = engine.place_order(buyer, BTC_USDC, &limit(Side::Bid, 1_000_000, 2_000)).unwrap();
+    assert_eq!(plain.reject, Some(Reject::InsufficientBalance));
+    let margin_buy = OrderCommand { auto_borrow: true, ..limit(Side::Bid, 1_000_000, 2_000) };
+    let outcome = engine.place_order(buyer, BTC_USDC, &margin_buy).unwrap();
+    assert_eq!(outcome.book.filled, 2_000);
+    let balance = engine.balances(buyer).unwrap();
+    assert_eq!((balance[USDC].free, balance[USDC].borrowed), (0, usdc(1_000)));
+    assert_eq!(balance[BTC].free, 2_000_000);
+    assert!(engine.audit().iter().all(AssetAudit::balanced));
+}
+
+#[test]
+fn a_spot_margin_order_beyond_margin_or_the_pool_is_rejected() {
+    let (mut engine, _, _) = lending_engine();
+    let buyer = engine.open_account("buyer").unwrap();
+    engine.deposit(buyer, USDC, usdc(100)).unwrap();
+    // 0.09 BTC (9,000 USDC) on 100 USDC: 8,550 of haircut collateral against 8,900 borrowed.
+    let too_big = OrderCommand { auto_borrow: true, ..limit(Side::Bid, 1_000_000, 9_000) };
+    assert_eq!(engine.place_order(buyer, BTC_USDC, &too_big).unwrap().reject, Some(Reject::InsufficientMargin));
+    // More than the pool holds: 20,000 USDC of BTC.
+    engine.deposit(buyer, BTC, 100_000_000).unwrap();
+    let beyond_pool = OrderCommand { auto_borrow: true, ..limit(Side::Bid, 1_000_000, 20_000) };
+    assert_eq!(engine.place_order(buyer, BTC_USDC, &beyond_pool).unwrap().reject, Some(Reject::InsufficientBalance));
+    let perp = OrderCommand { auto_borrow: true, ..limit(Side::Bid, 10_000, 1) };
+    assert!(matches!(engine.place_order(buyer, SOL_PERP, &perp), Err(ExchangeError::InvalidOrder(_))));
 }

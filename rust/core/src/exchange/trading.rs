@@ -10,6 +10,8 @@ struct Leg {
     account: AccountId,
     side: Side,
     fee_rate_e8: i64,
+    /// Borrow what the fill spends beyond the free balance (spot margin).
+    auto_borrow: bool,
 }
 
 impl Engine {
@@ -50,11 +52,21 @@ impl Engine {
         let lock = match perp {
             Some(_) => 0,
             None => {
-                let (asset, lock) = self.spot_lock(market, order, quantity, worst_price)?;
-                if lock > self.accounts.free(account, asset) {
+                let (asset, required) = self.spot_lock(market, order, quantity, worst_price)?;
+                let free = self.accounts.free(account, asset).max(0);
+                if required <= free {
+                    required
+                } else if !order.auto_borrow {
                     return reject(self, Reject::InsufficientBalance);
+                } else {
+                    let shortfall = required - free;
+                    if let Some(reason) =
+                        self.spot_margin_refusal(account, market, order, quantity, worst_price, shortfall)?
+                    {
+                        return reject(self, reason);
+                    }
+                    free
                 }
-                lock
             }
         };
         if let (Some(perp), Some(mark), Some(quantity)) = (perp, mark, quantity) {
@@ -126,7 +138,14 @@ impl Engine {
         for event in &book_events {
             match event.kind {
                 BookEventKind::Fill => {
-                    let maker = self.settle_fill(market, event, account, &mut taker_lock, &mut taker_notional);
+                    let maker = self.settle_fill(
+                        market,
+                        event,
+                        account,
+                        &mut taker_lock,
+                        &mut taker_notional,
+                        order.auto_borrow,
+                    );
                     touched.push((maker, market));
                 }
                 BookEventKind::Cancelled => {
@@ -148,6 +167,7 @@ impl Engine {
                 locked: taker_lock,
                 filled_notional: taker_notional,
                 reduce_only: order.reduce_only,
+                auto_borrow: order.auto_borrow,
             };
             self.orders[market].insert(outcome.order_id, meta);
             if let Some(perp) = perp {
@@ -435,6 +455,48 @@ impl Engine {
         }
     }
 
+    /// Why a spot-margin order cannot borrow its `shortfall` (the pool's cash or throttle, or
+    /// margin with the order filled and the shortfall borrowed), if it cannot.
+    fn spot_margin_refusal(
+        &mut self,
+        account: AccountId,
+        market: usize,
+        order: &OrderCommand,
+        quantity: Option<Qty>,
+        worst_price: Price,
+        shortfall: i64,
+    ) -> Result<Option<Reject>, ExchangeError> {
+        let spec = &self.spec.markets[market];
+        let (spent, received) = match order.side {
+            Side::Bid => (spec.quote, spec.base),
+            Side::Ask => (spec.base, spec.quote),
+        };
+        let pool = &self.pools[spent];
+        let mut after = pool.clone();
+        after.cash -= i128::from(shortfall);
+        after.borrow_shares += u128::try_from(shortfall).unwrap_or(u128::MAX);
+        if pool.cash < i128::from(shortfall) || after.utilization() > self.spec.venue.throttle_threshold {
+            return Ok(Some(Reject::InsufficientBalance));
+        }
+        let lots = i128::from(quantity.unwrap_or(0));
+        let notional = lots * i128::from(worst_price) * i128::from(spec.notional_per_tick_lot);
+        let base_atoms = lots * i128::from(spec.base_atoms_per_lot);
+        let (_, required) = self.spot_lock(market, order, quantity, worst_price)?;
+        let gained = match order.side {
+            Side::Bid => base_atoms,
+            Side::Ask => {
+                notional - i128::from(fee(i64::try_from(notional).unwrap_or(i64::MAX), spec.taker_fee_e8.max(0)))
+            }
+        };
+        let mut scenario = self.risk_scenario(account);
+        scenario.borrowed.resize(self.spec.assets.len(), 0);
+        scenario.holdings[spent] += shortfall - required;
+        scenario.borrowed[spent] += shortfall;
+        scenario.holdings[received] =
+            scenario.holdings[received].saturating_add(i64::try_from(gained).unwrap_or(i64::MAX));
+        Ok(self.check_margin_holds(&scenario).err().map(|_| Reject::InsufficientMargin))
+    }
+
     /// What a resting spot order of `quantity` lots at `price` must keep locked, given the notional
     /// it has traded so far (the fee is rounded once on the cumulative notional).
     fn spot_remaining_lock(
@@ -546,13 +608,20 @@ impl Engine {
         taker: AccountId,
         taker_lock: &mut i64,
         taker_notional: &mut i64,
+        taker_auto_borrow: bool,
     ) -> AccountId {
         let spec = &self.spec.markets[market];
         let (maker_fee_e8, taker_fee_e8) = (spec.maker_fee_e8, spec.taker_fee_e8);
         self.last_price[market] = Some(fill.price);
         let mut maker_meta = *self.orders[market].get(&fill.maker_order_id).expect("a resting maker has a record");
-        let taker_leg = Leg { account: taker, side: fill.side, fee_rate_e8: taker_fee_e8 };
-        let maker_leg = Leg { account: maker_meta.account, side: maker_meta.side, fee_rate_e8: maker_fee_e8 };
+        let taker_leg =
+            Leg { account: taker, side: fill.side, fee_rate_e8: taker_fee_e8, auto_borrow: taker_auto_borrow };
+        let maker_leg = Leg {
+            account: maker_meta.account,
+            side: maker_meta.side,
+            fee_rate_e8: maker_fee_e8,
+            auto_borrow: maker_meta.auto_borrow,
+        };
         let (taker_fee, taker_pnl) =
             self.settle_leg(market, &taker_leg, fill.price, fill.quantity, taker_lock, taker_notional);
         let (maker_fee, maker_pnl) = self.settle_leg(
@@ -631,6 +700,12 @@ impl Engine {
                 let released = spent.min(*lock);
                 *lock -= released;
                 self.accounts.locked[spent_slot] -= released;
+                let free = self.accounts.holding[spent_slot] - self.accounts.locked[spent_slot];
+                if leg.auto_borrow && free < 0 {
+                    let asset = if leg.side == Side::Bid { quote } else { base };
+                    // Whatever the pool cannot lend stays owed as a negative holding.
+                    let _ = self.borrow_unchecked(leg.account, asset, -free);
+                }
                 (fee_paid, 0)
             }
             Some(perp) => {
@@ -788,6 +863,9 @@ pub(super) fn check_order_shape(order: &OrderCommand, is_perp: bool) -> Result<(
     }
     if order.reduce_only && !is_perp {
         return invalid("reduce_only applies to perpetuals only");
+    }
+    if order.auto_borrow && is_perp {
+        return invalid("auto_borrow applies to spot orders (perpetuals are margined already)");
     }
     if order.post_only && order.order_type == OrderType::Market {
         return invalid("a market order cannot be post-only");
