@@ -701,3 +701,25 @@ fn a_spot_margin_order_beyond_margin_or_the_pool_is_rejected() {
     let perp = OrderCommand { auto_borrow: true, ..limit(Side::Bid, 10_000, 1) };
     assert!(matches!(engine.place_order(buyer, SOL_PERP, &perp), Err(ExchangeError::InvalidOrder(_))));
 }
+
+#[test]
+fn at_full_utilization_a_settlement_still_completes_through_conversion() {
+    let (mut engine, owing) = owing_engine(true);
+    // Drain the pool: another account's settlement borrows all its cash.
+    let drainer = engine.open_account("drainer").unwrap();
+    engine.deposit(drainer, BTC, 100_000_000).unwrap();
+    let cash = engine.pools()[USDC].cash_atoms();
+    engine.borrow_unchecked(drainer, USDC, cash).unwrap();
+    assert_eq!(engine.pools()[USDC].cash, 0);
+    assert!(matches!(engine.redeem(owing, USDC, 1, true), Err(ExchangeError::LendingRefused { .. })));
+    engine.pay(owing, usdc(300));
+    engine.venue.fees[USDC] += usdc(300);
+    // Its lends could not be redeemed nor anything borrowed: 200 USDC of BTC was converted.
+    let balance = engine.balances(owing).unwrap()[USDC];
+    assert_eq!((balance.lent, balance.borrowed), (usdc(150), 0));
+    assert!(engine
+        .events()
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::Conversion { account, .. } if account == owing)));
+    assert!(engine.audit().iter().all(AssetAudit::balanced));
+}
