@@ -76,3 +76,28 @@ def test_a_day_in_one_jump_equals_a_day_in_steps_with_positions_and_prices() -> 
 
     day = 24 * 3_600_000
     assert run([day]) == run(list(range(0, day + 1, 1_000)))
+
+
+def test_an_idle_exchange_jumps_to_an_epoch_clock_at_once() -> None:
+    ex = cb.Exchange()
+    sub = ex.open_account("alice")
+    ex.deposit(sub, "USDC", "100")
+    ex.advance_to(1_763_700_000_000)  # an epoch-millisecond clock: 1.7e11 realize ticks if walked
+    assert ex.time_ms == 1_763_700_000_000
+    assert ex.balances(sub)["USDC"].free == Decimal("100")
+
+
+def test_an_idle_jump_equals_walking_the_boundaries() -> None:
+    def run(steps: list[int]) -> str:
+        ex = cb.Exchange()
+        maker = ex.open_account("maker")
+        ex.deposit(maker, "USDC", "1000")
+        ex.set_index_price("SOL", "100")
+        ex.place_order(maker, SOL_PERP, "Bid", quantity="1", price="99")
+        ex.place_order(maker, SOL_PERP, "Ask", quantity="1", price="103")
+        ex.set_index_price("SOL", "100")  # a premium sample, forgotten at the next funding boundary
+        for time_ms in steps:
+            ex.advance_to(time_ms)
+        return ex.state_hash()
+
+    assert run([2 * 3_600_000]) == run(list(range(10_000, 2 * 3_600_000 + 1, 10_000)))

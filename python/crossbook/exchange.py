@@ -315,6 +315,15 @@ class Exchange:
         if target < self._engine.time_ms:
             self._engine.advance_to(target)  # raises: time never goes back
         venue = self.config.venue
+        if self._engine.is_idle():
+            # Nothing to realize, fund or charge: jump (epoch-millisecond clocks start far from 0),
+            # forgetting premium samples as a funding payment would have.
+            if any(
+                lending.boundaries(market.funding_interval_ms, self._engine.time_ms, target) for market in self._perps
+            ):
+                self._engine.reset_premiums()
+            self._engine.advance_to(target)
+            return
         lender_share = lending.lender_share_e18(self.config)
         for boundary in lending.boundaries(venue.realize_interval_ms, self._engine.time_ms, target):
             self._engine.advance_to(boundary)

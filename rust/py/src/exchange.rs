@@ -358,6 +358,16 @@ impl PyEngine {
         Ok(self.engine.format_amount(asset, repaid))
     }
 
+    /// Whether no position and no borrow exists (the scheduled jobs have nothing to do).
+    fn is_idle(&self) -> bool {
+        self.engine.is_idle()
+    }
+
+    /// Forgets the funding premium samples of every market.
+    fn reset_premiums(&mut self) {
+        self.engine.reset_premiums();
+    }
+
     /// The mean funding premium of a perpetual since its last payment.
     fn funding_premium(&self, market: &str) -> PyResult<f64> {
         Ok(self.engine.funding_premium(self.market(market)?))

@@ -41,6 +41,12 @@ impl Engine {
         }
     }
 
+    /// Forgets every market's premium samples (what a funding payment does, for an interval skipped
+    /// because nothing could be paid).
+    pub fn reset_premiums(&mut self) {
+        self.premiums.fill(PremiumSamples::default());
+    }
+
     /// The mean premium of a perpetual since its last funding payment (0 without samples).
     #[must_use]
     pub fn funding_premium(&self, market: usize) -> f64 {

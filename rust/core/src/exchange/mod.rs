@@ -787,6 +787,15 @@ impl Engine {
         }
     }
 
+    /// Whether the scheduled jobs (realization, funding, interest) have nothing to act on: no open
+    /// position and no borrow anywhere.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.accounts.net_qty.iter().all(|&position| position == 0)
+            && self.accounts.net_cost.iter().all(|&cost| cost == 0)
+            && self.pools.iter().all(|pool| pool.borrow_shares == 0)
+    }
+
     /// Moves engine time forward.
     ///
     /// # Errors
