@@ -167,6 +167,44 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether a voluntary redemption of `amount` would be served now.
+    #[must_use]
+    pub fn can_redeem(&self, account: AccountId, asset: usize, amount: i64) -> bool {
+        amount > 0 && self.redemption(account, asset, amount, true).is_ok()
+    }
+
+    /// The pool after `account` redeems `amount`, and the shares it burns; or why it cannot.
+    fn redemption(
+        &self,
+        account: AccountId,
+        asset: usize,
+        amount: i64,
+        voluntary: bool,
+    ) -> Result<(Pool, i64), LendingRefusal> {
+        let lent = self.lent_amount(account, asset);
+        if amount > lent {
+            return Err(LendingRefusal::ExceedsLend);
+        }
+        let owned = self.accounts.lend_shares[self.accounts.asset_slot(account, asset)];
+        let pool = &self.pools[asset];
+        let burnt = if amount == lent {
+            owned
+        } else {
+            let shares = ceil_mul_div(amount.unsigned_abs().into(), INDEX_ONE, pool.lend_index).unwrap_or(u128::MAX);
+            i64::try_from(shares).unwrap_or(i64::MAX).min(owned)
+        };
+        if pool.cash < i128::from(amount) {
+            return Err(LendingRefusal::PoolCash);
+        }
+        let mut after = pool.clone();
+        after.lend_shares -= u128::from(burnt.unsigned_abs());
+        after.cash -= i128::from(amount);
+        if voluntary && after.borrowed() > 0 && after.utilization() > self.spec.venue.throttle_threshold {
+            return Err(LendingRefusal::Throttled);
+        }
+        Ok((after, burnt))
+    }
+
     /// Redeems lent balance back to the free balance.
     ///
     /// # Errors
@@ -181,28 +219,10 @@ impl Engine {
     ) -> Result<(), ExchangeError> {
         self.check_account(account)?;
         check_positive("redemption", amount)?;
-        let lent = self.lent_amount(account, asset);
-        if amount > lent {
-            return Err(self.lending_refused(asset, LendingRefusal::ExceedsLend));
-        }
+        let (after, burnt) = self
+            .redemption(account, asset, amount, voluntary)
+            .map_err(|refusal| self.lending_refused(asset, refusal))?;
         let slot = self.accounts.asset_slot(account, asset);
-        let owned = self.accounts.lend_shares[slot];
-        let pool = &self.pools[asset];
-        let burnt = if amount == lent {
-            owned
-        } else {
-            let shares = ceil_mul_div(amount.unsigned_abs().into(), INDEX_ONE, pool.lend_index).unwrap_or(u128::MAX);
-            i64::try_from(shares).unwrap_or(i64::MAX).min(owned)
-        };
-        if pool.cash < i128::from(amount) {
-            return Err(self.lending_refused(asset, LendingRefusal::PoolCash));
-        }
-        let mut after = pool.clone();
-        after.lend_shares -= u128::from(burnt.unsigned_abs());
-        after.cash -= i128::from(amount);
-        if voluntary && after.borrowed() > 0 && after.utilization() > self.spec.venue.throttle_threshold {
-            return Err(self.lending_refused(asset, LendingRefusal::Throttled));
-        }
         self.pools[asset] = after;
         self.accounts.lend_shares[slot] -= burnt;
         self.accounts.holding[slot] += amount;

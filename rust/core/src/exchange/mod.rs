@@ -20,7 +20,8 @@
 //!   `lending`; fees and losses beyond the free balance are paid as `settlement` says).
 //! - A spot order locks what it may spend (a bid: notional at its limit, or at the impact band for a
 //!   market order, plus the taker fee; an ask: its base quantity) and is rejected with
-//!   `InsufficientBalance` if the free balance cannot cover it; it needs no margin check. With
+//!   `InsufficientBalance` if the free balance — plus what its lends can redeem now, redeemed once
+//!   the book accepts the order — cannot cover it; it needs no margin check. With
 //!   `auto_borrow` (spot margin) it locks only what is free, and is accepted only if the pool can
 //!   lend the rest and initial margin stays within net equity with the order filled and the
 //!   shortfall borrowed; its fills borrow what they spend beyond the free balance.

@@ -723,3 +723,22 @@ fn at_full_utilization_a_settlement_still_completes_through_conversion() {
         .any(|event| matches!(event.kind, EventKind::Conversion { account, .. } if account == owing)));
     assert!(engine.audit().iter().all(AssetAudit::balanced));
 }
+
+#[test]
+fn a_spot_order_redeems_lends_to_lock_once_the_book_accepts_it() {
+    let mut engine = Engine::new(spec(0, 0)).unwrap();
+    let buyer = engine.open_account("buyer").unwrap();
+    engine.deposit(buyer, USDC, usdc(1_000)).unwrap();
+    engine.lend(buyer, USDC, usdc(800)).unwrap();
+    engine.set_index_price(BTC, usdc(100_000)).unwrap();
+    // A price outside the band is rejected by the book: nothing is redeemed.
+    let banded = engine.place_order(buyer, BTC_USDC, &limit(Side::Bid, 3_000_000, 5)).unwrap();
+    assert_eq!(banded.reject, Some(Reject::Book(BookReason::PriceBand)));
+    assert_eq!(engine.lent_amount(buyer, USDC), usdc(800));
+    // 0.009 BTC at 100,000 = 900 USDC: 200 free, 700 redeemed, all locked.
+    let bid = engine.place_order(buyer, BTC_USDC, &limit(Side::Bid, 1_000_000, 900)).unwrap();
+    assert_eq!(bid.book.status, OrderStatus::New);
+    assert_eq!(engine.lent_amount(buyer, USDC), usdc(100));
+    assert_eq!(engine.accounts().locked[engine.accounts().asset_slot(buyer, USDC)], usdc(900));
+    assert!(engine.audit().iter().all(AssetAudit::balanced));
+}

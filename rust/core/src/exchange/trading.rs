@@ -49,11 +49,18 @@ impl Engine {
             }
         }
         let worst_price = self.worst_price(market, order);
+        // Lent balance that a spot order's lock redeems, once the book has accepted the order.
+        let mut redeem_to_lock = 0;
         let lock = match perp {
             Some(_) => 0,
             None => {
                 let (asset, required) = self.spot_lock(market, order, quantity, worst_price)?;
                 let free = self.accounts.free(account, asset).max(0);
+                let wanted = (required - free).clamp(0, self.lent_amount(account, asset));
+                if wanted > 0 && self.can_redeem(account, asset, wanted) {
+                    redeem_to_lock = wanted;
+                }
+                let free = free + redeem_to_lock;
                 if required <= free {
                     required
                 } else if !order.auto_borrow {
@@ -128,6 +135,9 @@ impl Engine {
             quote_quantity: order.quote_quantity.unwrap_or(0),
         });
         let lock_asset = self.lock_asset(market, order.side);
+        if redeem_to_lock > 0 {
+            self.redeem(account, lock_asset, redeem_to_lock, true)?;
+        }
         if lock > 0 {
             let slot = self.accounts.asset_slot(account, lock_asset);
             self.accounts.locked[slot] += lock;
