@@ -24,6 +24,13 @@ def zero_fee_config(config: Config | None = None) -> Config:
     return dataclasses.replace(base, markets=markets)
 
 
+def no_auto_lend(config: Config | None = None) -> Config:
+    """``config`` (default: :meth:`Config.default`) whose subaccounts start with ``auto_lend`` off, for
+    tests of balance mechanics that read free balances after deposits."""
+    base = config if config is not None else Config.default()
+    return dataclasses.replace(base, venue=dataclasses.replace(base.venue, auto_lend=False))
+
+
 def with_haircut(config: Config, symbol: str, haircut: Haircut) -> Config:
     """``config`` with the collateral haircut of asset ``symbol`` replaced."""
     assets = tuple(

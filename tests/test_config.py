@@ -221,6 +221,7 @@ def test_engine_spec_of_the_default() -> None:
         "funding_interval_ms": 3_600_000,
         "throttle_threshold": 0.92,
         "conversion_discount": 0.005,
+        "auto_lend": True,
     }
     assert spec["assets"][0] == {
         "symbol": "USDC",

@@ -408,9 +408,10 @@ def test_exact_floats_and_ints_are_accepted(amount: float, expected: str) -> Non
     ex = cb.Exchange()
     sub = ex.open_account("alice")
     ex.deposit(sub, "USDC", amount)
-    assert ex.balances(sub)["USDC"].free == Decimal(expected)
-    (event,) = ex.events()
-    assert (event["kind"], event["amount"]) == ("Deposit", expected)
+    assert ex.balances(sub)["USDC"].lent == Decimal(expected), "deposits are auto-lent by default"
+    deposit, lend = ex.events()
+    assert (deposit["kind"], deposit["amount"]) == ("Deposit", expected)
+    assert (lend["kind"], lend["amount"]) == ("Lend", expected)
 
 
 def test_exact_float_price_and_quantity_are_accepted() -> None:

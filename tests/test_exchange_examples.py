@@ -13,7 +13,7 @@ import pytest
 
 import crossbook as cb
 from crossbook.config import Config, Haircut
-from exchange_helpers import events_of_kind, open_pair, usdc_atoms, with_haircut, zero_fee_config
+from exchange_helpers import events_of_kind, no_auto_lend, open_pair, usdc_atoms, with_haircut, zero_fee_config
 
 SOL_PERP = "SOL_USDC_PERP"
 D = Decimal
@@ -21,7 +21,7 @@ D = Decimal
 
 @pytest.fixture
 def zero_fee() -> cb.Exchange:
-    return cb.Exchange(zero_fee_config())
+    return cb.Exchange(no_auto_lend(zero_fee_config()))
 
 
 # ----- SPEC §12 example 1: size-scaled margin --------------------------------------------------------
@@ -260,7 +260,7 @@ _ASKS = [("100.10", "50"), ("100.20", "100"), ("100.30", "200")]
 
 
 def test_default_fees_spot_are_exact_and_rounded_toward_the_venue() -> None:
-    ex = cb.Exchange()  # maker 0.0002, taker 0.0005
+    ex = cb.Exchange(no_auto_lend())  # maker 0.0002, taker 0.0005
     seller, buyer = ex.open_account("seller"), ex.open_account("buyer")
     ex.deposit(seller, "SOL", "1")
     ex.deposit(buyer, "USDC", "10")
@@ -281,7 +281,7 @@ def test_default_fees_spot_are_exact_and_rounded_toward_the_venue() -> None:
 
 
 def test_default_fees_perp_land_in_the_fee_account() -> None:
-    ex = cb.Exchange()
+    ex = cb.Exchange(no_auto_lend())
     long, short = ex.open_account("long"), ex.open_account("short")
     for sub in (long, short):
         ex.deposit(sub, "USDC", "20000")
@@ -327,7 +327,7 @@ def test_spot_orders_lock_and_fills_move_balances_exactly(zero_fee: cb.Exchange)
 
 
 def test_spot_bid_locks_the_taker_fee_too() -> None:
-    ex = cb.Exchange()
+    ex = cb.Exchange(no_auto_lend())
     buyer = ex.open_account("buyer")
     ex.deposit(buyer, "USDC", "2000")
     ex.place_order(buyer, "SOL_USDC", "Bid", quantity="10", price="100")
@@ -536,7 +536,7 @@ def test_margin_scan_agrees_with_margin_and_liquidatable_follows_the_mark(zero_f
 
 
 def test_transfer_to_itself_creates_nothing() -> None:
-    ex = cb.Exchange()
+    ex = cb.Exchange(no_auto_lend())
     sub = ex.open_account("alice")
     ex.deposit(sub, "USDC", "100")
     with contextlib.suppress(cb.CrossbookError):  # refusing a self-transfer is as good as a no-op
@@ -576,7 +576,7 @@ def test_perp_without_a_mark_follows_its_index_once_set_twice() -> None:
 
 
 def test_balances_add_up_to_the_audit_after_a_perp_fee_on_locked_usdc() -> None:
-    ex = cb.Exchange()
+    ex = cb.Exchange(no_auto_lend())
     trader, other = ex.open_account("trader"), ex.open_account("other")
     ex.deposit(trader, "USDC", "100.05")
     ex.deposit(trader, "SOL", "10")  # collateral for the perp

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 import crossbook as cb
 from crossbook.config import Config, MarginFunction
-from exchange_helpers import zero_fee_config
+from exchange_helpers import no_auto_lend, zero_fee_config
 
 SETTINGS = settings(
     max_examples=100,
@@ -250,7 +250,9 @@ class Runner:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        config = Config.default() if self.config_name == "default" else zero_fee_config()
+        # Auto-lend off: the ledger and the reference read holdings as free + locked (lends are tested
+        # in test_lending*.py).
+        config = no_auto_lend(Config.default() if self.config_name == "default" else zero_fee_config())
         self.ex = cb.Exchange(config)
         for owner in OWNERS:
             self.ex.open_account(owner)

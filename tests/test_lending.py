@@ -12,13 +12,15 @@ import crossbook as cb
 from crossbook.bench.margin import margin_state
 from crossbook.config import Config, LendingCurve
 from crossbook.risk import margin_scan, margin_scan_numpy
+from exchange_helpers import no_auto_lend
 
 HOUR = 3_600_000
 
 
 def flat_usdc_rate(apr: str) -> Config:
-    """The default config with USDC borrowing at a flat ``apr`` whatever the utilization."""
-    config = Config.default()
+    """The default config with USDC borrowing at a flat ``apr`` whatever the utilization, and
+    auto-lend off so that each test lends explicitly (auto-lend has its own tests below)."""
+    config = no_auto_lend()
     assets = tuple(
         dataclasses.replace(asset, lending=LendingCurve(Decimal(apr), Decimal(0), Decimal("0.8"), Decimal(0)))
         if asset.symbol == "USDC"
@@ -31,6 +33,7 @@ def flat_usdc_rate(apr: str) -> Config:
 def lending_exchange(apr: str = "0.10") -> tuple[cb.Exchange, int, int]:
     ex = cb.Exchange(flat_usdc_rate(apr))
     lender, borrower = ex.open_account("lender"), ex.open_account("borrower")
+    ex.set_auto_repay_borrows(borrower, False)  # it holds the borrowed cash
     ex.deposit(lender, "USDC", "10000")
     ex.lend(lender, "USDC", "10000")
     ex.deposit(borrower, "BTC", "1")
@@ -154,4 +157,49 @@ def test_spec_example_6_a_spot_buy_with_auto_borrow_borrows_the_shortfall() -> N
     usdc = ex.balances(buyer)["USDC"]
     assert (usdc.free, usdc.borrowed) == (Decimal(0), Decimal(1000))
     assert ex.balances(buyer)["SOL"].free == Decimal(20)
+    assert all(audit.balanced for audit in ex.audit().values())
+
+
+def test_deposits_are_auto_lent_and_spot_orders_redeem_what_they_lock() -> None:
+    ex = cb.Exchange()  # auto_lend on, as SPEC §3 says
+    buyer, seller = ex.open_account("buyer"), ex.open_account("seller")
+    ex.deposit(buyer, "USDC", "1000")
+    assert (ex.balances(buyer)["USDC"].free, ex.balances(buyer)["USDC"].lent) == (0, Decimal(1000))
+    ex.deposit(seller, "SOL", "10")
+    ex.set_index_price("SOL", "100")
+    bid = ex.place_order(buyer, "SOL_USDC", "Bid", quantity="5", price="100")
+    assert bid.status == "New"
+    usdc = ex.balances(buyer)["USDC"]
+    assert (usdc.locked, usdc.lent) == (Decimal("500.25"), Decimal("499.75")), "500 + the 0.05% taker fee locked"
+    ex.set_auto_lend(seller, False)
+    ex.deposit(seller, "USDC", "1")
+    assert ex.balances(seller)["USDC"].free == Decimal(1)
+    assert all(audit.balanced for audit in ex.audit().values())
+
+
+def test_auto_repay_uses_a_deposit_to_repay_a_borrow_first() -> None:
+    ex, _, borrower = lending_exchange()
+    ex.borrow(borrower, "USDC", "2000")
+    ex.set_auto_repay_borrows(borrower, True)
+    owed = ex.balances(borrower)["USDC"].borrowed
+    ex.deposit(borrower, "USDC", "500")
+    # The free balance — the 2,000 borrowed and held plus the 500 — repays the whole debt.
+    usdc = ex.balances(borrower)["USDC"]
+    assert (usdc.borrowed, usdc.free) == (0, Decimal(2500) - owed)
+    assert [event["kind"] for event in ex.events()][-2:] == ["Deposit", "Repay"]
+
+
+def test_realized_profits_are_auto_lent_at_the_tick() -> None:
+    ex = cb.Exchange()
+    alice, bob = ex.open_account("alice"), ex.open_account("bob")
+    ex.deposit(alice, "USDC", "10000")
+    ex.deposit(bob, "USDC", "10000")
+    ex.set_mark_price("SOL_USDC_PERP", "100")
+    ex.place_order(bob, "SOL_USDC_PERP", "Ask", quantity="10", price="100")
+    ex.place_order(alice, "SOL_USDC_PERP", "Bid", quantity="10", price="100")
+    lent_before = ex.balances(alice)["USDC"].lent
+    ex.set_mark_price("SOL_USDC_PERP", "110")
+    ex.advance_to(10_000)
+    usdc = ex.balances(alice)["USDC"]
+    assert usdc.free == 0 and usdc.lent == lent_before + Decimal("100"), "the 100 USDC profit was lent"
     assert all(audit.balanced for audit in ex.audit().values())

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crossbook as cb
+from exchange_helpers import no_auto_lend
 
 HOUR = 3_600_000
 ACCOUNTS = 3
@@ -29,9 +30,10 @@ steps = st.lists(
 @settings(max_examples=120, deadline=None)
 @given(steps)
 def test_interest_is_conserved_to_the_atom(sequence: list[tuple[str, int, Decimal]]) -> None:
-    ex = cb.Exchange()
+    ex = cb.Exchange(no_auto_lend())  # every lend in the sequence is explicit
     for index in range(ACCOUNTS):
         sub = ex.open_account(f"owner{index}")
+        ex.set_auto_repay_borrows(sub, False)  # borrowed cash is held, repaid only explicitly
         ex.deposit(sub, "USDC", "20000")
         ex.deposit(sub, "BTC", "1")
     ex.set_index_price("BTC", "100000")

@@ -6,12 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import crossbook as cb
+from exchange_helpers import no_auto_lend
 
 SOL_PERP = "SOL_USDC_PERP"
 
 
 def positions_exchange() -> tuple[cb.Exchange, int, int]:
-    ex = cb.Exchange()
+    ex = cb.Exchange(no_auto_lend())
     alice, bob = ex.open_account("alice"), ex.open_account("bob")
     ex.deposit(alice, "USDC", "10000")
     ex.deposit(bob, "USDC", "100000")
@@ -46,7 +47,7 @@ def test_switching_auto_realize_off_keeps_the_pnl_unrealized() -> None:
 
 
 def test_a_loss_beyond_the_free_balance_converts_collateral_at_the_discount() -> None:
-    ex = cb.Exchange()
+    ex = cb.Exchange(no_auto_lend())
     trader, other = ex.open_account("trader"), ex.open_account("other")
     ex.deposit(trader, "USDC", "100")
     ex.deposit(trader, "SOL", "100")
@@ -84,7 +85,7 @@ def test_an_idle_exchange_jumps_to_an_epoch_clock_at_once() -> None:
     ex.deposit(sub, "USDC", "100")
     ex.advance_to(1_763_700_000_000)  # an epoch-millisecond clock: 1.7e11 realize ticks if walked
     assert ex.time_ms == 1_763_700_000_000
-    assert ex.balances(sub)["USDC"].free == Decimal("100")
+    assert ex.balances(sub)["USDC"].lent == Decimal("100")
 
 
 def test_an_idle_jump_equals_walking_the_boundaries() -> None:

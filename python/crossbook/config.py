@@ -640,6 +640,8 @@ class VenueConfig(_Section):
     throttle_threshold: Decimal = Decimal("0.92")
     max_utilization: Decimal = Decimal("1.0")
     liquidation: LiquidationConfig = field(default_factory=LiquidationConfig)
+    auto_lend: bool = True
+    """Whether new subaccounts start with ``auto_lend`` on (SPEC §3: on)."""
 
     _NESTED: ClassVar[Mapping[str, type[_Section]]] = {"liquidation": LiquidationConfig}
 
@@ -675,6 +677,7 @@ class VenueConfig(_Section):
         _instance(self.liquidation, "liquidation", LiquidationConfig)
         _set(
             self,
+            auto_lend=_flag(self.auto_lend, "auto_lend"),
             max_subaccounts=max_subaccounts,
             realize_interval_ms=realize,
             **intervals,
@@ -912,7 +915,7 @@ class Config:
               "venue": {
                   "max_subaccounts": int, "default_leverage": int, "max_leverage": int,
                   "realize_interval_ms": int, "interest_interval_ms": int, "funding_interval_ms": int,
-                  "throttle_threshold": float, "conversion_discount": float,
+                  "throttle_threshold": float, "conversion_discount": float, "auto_lend": bool,
               },
             }
 
@@ -974,6 +977,7 @@ class Config:
                 "funding_interval_ms": venue.funding_interval_ms,
                 "throttle_threshold": float(venue.throttle_threshold),
                 "conversion_discount": float(venue.conversion_discount),
+                "auto_lend": venue.auto_lend,
             },
         }
 

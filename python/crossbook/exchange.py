@@ -196,7 +196,11 @@ class Exchange:
         return self._engine.open_subaccount(_name(owner, "owner"), _name(label, "label"))
 
     def deposit(self, subaccount: int, asset: str, amount: AmountLike) -> None:
-        self._engine.deposit(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+        """Credits the free balance, then (by the subaccount's switches) repays borrows and lends
+        what stays free (SPEC §3, §7)."""
+        sub = _subaccount(subaccount)
+        self._engine.deposit(sub, _name(asset, "asset"), _amount(amount, "amount"))
+        self._engine.sweep_free_balances(sub)
 
     def withdraw(self, subaccount: int, asset: str, amount: AmountLike) -> None:
         """Refused (``InsufficientBalanceError``/``InsufficientMarginError``) beyond the free balance
@@ -328,6 +332,7 @@ class Exchange:
         for boundary in lending.boundaries(venue.realize_interval_ms, self._engine.time_ms, target):
             self._engine.advance_to(boundary)
             self._engine.realize_pnl()
+            self._engine.sweep_all_free_balances()
             for market in self._perps:
                 if boundary % market.funding_interval_ms == 0:
                     funding_rate = funding.funding_rate(market, self._engine.funding_premium(market.symbol))

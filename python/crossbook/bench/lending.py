@@ -36,8 +36,7 @@ def _exchange(subaccounts: int) -> Exchange:
     for index in range(subaccounts):
         sub = exchange.open_account(f"o{index}")
         if index % 2 == 0:
-            exchange.deposit(sub, "USDC", "1000")
-            exchange.lend(sub, "USDC", "1000")
+            exchange.deposit(sub, "USDC", "1000")  # lent at once: auto_lend is on
         else:
             exchange.deposit(sub, "BTC", "0.01")
     for sub in range(1, subaccounts, 2):

@@ -121,6 +121,7 @@ fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
             interest_interval_ms: item(&venue, "interest_interval_ms")?,
             throttle_threshold: item(&venue, "throttle_threshold")?,
             conversion_discount: item(&venue, "conversion_discount")?,
+            auto_lend: item(&venue, "auto_lend")?,
         },
     })
 }
@@ -377,6 +378,16 @@ impl PyEngine {
     fn pay_funding(&mut self, market: &str, rate_e18: i128) -> PyResult<()> {
         let market = self.market(market)?;
         self.engine.pay_funding(market, rate_e18).map_err(exchange_error)
+    }
+
+    /// Repays borrows and lends free balance for one subaccount, as its switches say.
+    fn sweep_free_balances(&mut self, account: AccountId) -> PyResult<()> {
+        self.engine.sweep_free_balances(account).map_err(exchange_error)
+    }
+
+    /// The same for every subaccount (each realize tick).
+    fn sweep_all_free_balances(&mut self) {
+        self.engine.sweep_all_free_balances();
     }
 
     /// Realizes every position's PnL at its mark (subaccounts with auto_realize_pnl).

@@ -85,8 +85,8 @@ impl Accounts {
         self.owner.is_empty()
     }
 
-    /// Appends an empty account.
-    pub fn open(&mut self, owner: u32, label: String, max_leverage: u32) -> AccountId {
+    /// Appends an empty account with every switch on but those in `off`.
+    pub fn open(&mut self, owner: u32, label: String, max_leverage: u32, off: &[Setting]) -> AccountId {
         let id = AccountId::try_from(self.owner.len()).expect("fewer than 2^32 accounts");
         self.owner.push(owner);
         self.label.push(label);
@@ -99,7 +99,8 @@ impl Accounts {
             column.extend(std::iter::repeat_n(0, self.perps));
         }
         self.max_leverage.push(max_leverage);
-        self.settings.push(Setting::ALL.iter().fold(0, |bits, &setting| bits | setting as u8));
+        let on = Setting::ALL.iter().filter(|setting| !off.contains(setting));
+        self.settings.push(on.fold(0, |bits, &setting| bits | setting as u8));
         id
     }
 

@@ -537,6 +537,15 @@ impl Engine {
         }
     }
 
+    /// The switches new subaccounts start with off.
+    fn switched_off(&self) -> &'static [Setting] {
+        if self.spec.venue.auto_lend {
+            &[]
+        } else {
+            &[Setting::AutoLend]
+        }
+    }
+
     /// Opens an owner with their main subaccount.
     ///
     /// # Errors
@@ -546,7 +555,8 @@ impl Engine {
             return Err(ExchangeError::OwnerExists(owner.to_owned()));
         }
         let owner_id = u32::try_from(self.owners.len()).expect("fewer than 2^32 owners");
-        let account = self.accounts.open(owner_id, "main".to_owned(), self.spec.venue.default_leverage);
+        let account =
+            self.accounts.open(owner_id, "main".to_owned(), self.spec.venue.default_leverage, self.switched_off());
         self.owners.push(Owner { name: owner.to_owned(), accounts: vec![account] });
         self.owner_by_name.insert(owner.to_owned(), owner_id);
         Ok(account)
@@ -568,7 +578,8 @@ impl Engine {
                 limit: self.spec.venue.max_subaccounts,
             });
         }
-        let account = self.accounts.open(owner_id, label.to_owned(), self.spec.venue.default_leverage);
+        let account =
+            self.accounts.open(owner_id, label.to_owned(), self.spec.venue.default_leverage, self.switched_off());
         self.owners[owner_id as usize].accounts.push(account);
         Ok(account)
     }

@@ -11,6 +11,9 @@
 //! - [`Engine::realize_pnl`] (every realize interval, for subaccounts with `auto_realize_pnl`) moves
 //!   each position's unrealized PnL at the mark into the settlement asset — a profit credited, a
 //!   loss paid as above — and resets the cost basis to `net_qty × mark`; sizes do not change.
+//! - [`Engine::sweep_free_balances`] (on deposit and at every realize tick) repays borrows from free
+//!   balance for subaccounts with `auto_repay_borrows`, then lends what stays free for those with
+//!   `auto_lend` — so realized profits end up lent.
 //! - Everything moves through venue accounts, so every asset keeps reconciling.
 
 use super::*;
@@ -108,6 +111,38 @@ impl Engine {
                 }
                 self.emit(EventKind::PnlRealized { account, market, amount: pnl });
             }
+        }
+    }
+}
+
+impl Engine {
+    /// For one subaccount: repays its borrows from free balance (`auto_repay_borrows`), then lends
+    /// what stays free (`auto_lend`), asset by asset. Amounts the pools refuse (too small to buy a
+    /// share) stay free.
+    pub fn sweep_free_balances(&mut self, account: AccountId) -> Result<(), ExchangeError> {
+        self.check_account(account)?;
+        let (repay, lend) = (
+            self.accounts.setting(account, Setting::AutoRepayBorrows),
+            self.accounts.setting(account, Setting::AutoLend),
+        );
+        for asset in 0..self.spec.assets.len() {
+            let mut free = self.accounts.free(account, asset);
+            if free > 0 && repay && self.borrowed_amount(account, asset) > 0 {
+                free -= self.repay(account, asset, free).unwrap_or(0);
+            }
+            if free > 0 && lend {
+                // A refusal (an amount below one share) leaves the balance free.
+                let _ = self.lend(account, asset, free);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Engine::sweep_free_balances`] for every subaccount (each realize tick). O(accounts × assets).
+    pub fn sweep_all_free_balances(&mut self) {
+        for account in 0..self.accounts.len() {
+            let account = AccountId::try_from(account).expect("account ids fit u32");
+            self.sweep_free_balances(account).expect("the account exists");
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct VenueSpec {
     pub throttle_threshold: f64,
     /// Collateral converted to pay a settlement goes at its index price times `1 − discount`.
     pub conversion_discount: f64,
+    /// Whether new subaccounts start with `auto_lend` on.
+    pub auto_lend: bool,
 }
 
 /// A whole configuration.

@@ -68,6 +68,7 @@ fn spec(maker_fee_e8: i64, taker_fee_e8: i64) -> EngineSpec {
             interest_interval_ms: 3_600_000,
             throttle_threshold: 0.92,
             conversion_discount: 0.005,
+            auto_lend: true,
         },
     }
 }
