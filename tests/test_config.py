@@ -222,6 +222,7 @@ def test_engine_spec_of_the_default() -> None:
         "throttle_threshold": 0.92,
         "conversion_discount": 0.005,
         "auto_lend": True,
+        "max_utilization": 1.0,
     }
     assert spec["assets"][0] == {
         "symbol": "USDC",
@@ -230,6 +231,7 @@ def test_engine_spec_of_the_default() -> None:
         "borrow_imf": (0.02, 0.000002),
         "borrow_mmf": (0.012, 0.0000012),
         "collateral": True,
+        "open_borrow_lend_limit_atoms": None,
     }
     assert spec["assets"][3]["haircut"] == ("inverseSqrt", 0.9, 0.00015)
     assert spec["markets"][0] == {

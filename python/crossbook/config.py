@@ -378,7 +378,9 @@ class LendingCurve(_Section):
 class AssetConfig(_Section):
     """One asset: ``decimals`` (0 to 18) sets its atom (``10**-decimals``; every amount is whole atoms),
     ``haircut`` its collateral weight, ``borrow_imf``/``borrow_mmf`` the margin on a borrow of it,
-    ``lending`` its pool's rate curve, ``collateral`` whether holdings count toward equity at all."""
+    ``lending`` its pool's rate curve, ``collateral`` whether holdings count toward equity at all,
+    ``open_borrow_lend_limit`` (Backpack's ``openBorrowLendLimit``, in units of the asset) the size past
+    which the pool takes no new lends nor borrows (None: no limit)."""
 
     symbol: str
     decimals: int
@@ -387,6 +389,7 @@ class AssetConfig(_Section):
     borrow_mmf: MarginFunction
     lending: LendingCurve = field(default_factory=LendingCurve)
     collateral: bool = True
+    open_borrow_lend_limit: Decimal | None = None
 
     _NESTED: ClassVar[Mapping[str, type[_Section]]] = {
         "haircut": Haircut,
@@ -404,7 +407,16 @@ class AssetConfig(_Section):
         _instance(self.lending, "lending", LendingCurve)
         collateral = _flag(self.collateral, "collateral")
         _check_margin_pair(self.borrow_imf, self.borrow_mmf, "borrow_imf")
-        _set(self, symbol=symbol, decimals=decimals, collateral=collateral)
+        limit = self.open_borrow_lend_limit
+        if limit is not None:
+            limit = _decimal(limit, "open_borrow_lend_limit")
+            _check(limit > 0, "open_borrow_lend_limit", f"expected a positive amount, got {limit}")
+            _check(
+                _is_multiple(limit, Decimal(1).scaleb(-decimals)),
+                "open_borrow_lend_limit",
+                f"expected a whole number of atoms (10^-{decimals}), got {limit}",
+            )
+        _set(self, symbol=symbol, decimals=decimals, collateral=collateral, open_borrow_lend_limit=limit)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -896,7 +908,7 @@ class Config:
                   "haircut": ("identity" | "inverseSqrt", float base, float penalty),
                   "borrow_imf": (float base, float factor),
                   "borrow_mmf": (float base, float factor),
-                  "collateral": bool,
+                  "collateral": bool, "open_borrow_lend_limit_atoms": int | None,
               }],
               "markets": [{
                   "symbol": str, "kind": "spot" | "perp",
@@ -916,6 +928,7 @@ class Config:
                   "max_subaccounts": int, "default_leverage": int, "max_leverage": int,
                   "realize_interval_ms": int, "interest_interval_ms": int, "funding_interval_ms": int,
                   "throttle_threshold": float, "conversion_discount": float, "auto_lend": bool,
+                  "max_utilization": float,
               },
             }
 
@@ -933,6 +946,9 @@ class Config:
                 "borrow_imf": pair(asset.borrow_imf),
                 "borrow_mmf": pair(asset.borrow_mmf),
                 "collateral": asset.collateral,
+                "open_borrow_lend_limit_atoms": None
+                if asset.open_borrow_lend_limit is None
+                else int(asset.open_borrow_lend_limit.scaleb(asset.decimals)),
             }
             for asset in self.assets
         ]
@@ -978,6 +994,7 @@ class Config:
                 "throttle_threshold": float(venue.throttle_threshold),
                 "conversion_discount": float(venue.conversion_discount),
                 "auto_lend": venue.auto_lend,
+                "max_utilization": float(venue.max_utilization),
             },
         }
 

@@ -76,6 +76,7 @@ fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
             borrow_imf: fraction(item(&asset, "borrow_imf")?),
             borrow_mmf: fraction(item(&asset, "borrow_mmf")?),
             collateral: item(&asset, "collateral")?,
+            open_borrow_lend_limit: item(&asset, "open_borrow_lend_limit_atoms")?,
         });
     }
     let mut markets = Vec::new();
@@ -122,6 +123,7 @@ fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
             throttle_threshold: item(&venue, "throttle_threshold")?,
             conversion_discount: item(&venue, "conversion_discount")?,
             auto_lend: item(&venue, "auto_lend")?,
+            max_utilization: item(&venue, "max_utilization")?,
         },
     })
 }

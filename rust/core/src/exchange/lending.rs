@@ -15,7 +15,9 @@
 //!   utilization) in units of 1e-18. A new borrow pays, at once, an entry fee for the part of the
 //!   interval until the next boundary, added to its debt.
 //! - Voluntary redemptions and new borrows are refused when the pool's utilization would pass the
-//!   throttle threshold, and always when the pool's cash cannot pay them.
+//!   throttle threshold; settlement ones when it would pass `max_utilization`; all of them when the
+//!   pool's cash cannot pay them. New lends and borrows are refused past the asset's open
+//!   borrow/lend limit.
 
 use super::*;
 
@@ -97,6 +99,8 @@ pub enum LendingRefusal {
     ExceedsLend,
     /// An amount too small to buy one share.
     TooSmall,
+    /// The pool is at its open borrow/lend limit.
+    Limit,
 }
 
 impl LendingRefusal {
@@ -107,6 +111,7 @@ impl LendingRefusal {
             LendingRefusal::Throttled => "the pool is throttled: utilization would pass the threshold",
             LendingRefusal::ExceedsLend => "more than the subaccount has lent",
             LendingRefusal::TooSmall => "the amount is too small to buy one share of the pool",
+            LendingRefusal::Limit => "the pool is at its open borrow/lend limit",
         }
     }
 }
@@ -134,6 +139,13 @@ impl Engine {
         &self.pools
     }
 
+    /// Whether adding `amount` to a pool side of size `current` passes the asset's open limit.
+    fn past_limit(&self, asset: usize, current: u128, amount: i64) -> bool {
+        self.spec.assets[asset].open_borrow_lend_limit.is_some_and(|limit| {
+            current.saturating_add(u128::from(amount.unsigned_abs())) > u128::from(limit.unsigned_abs())
+        })
+    }
+
     fn lending_refused(&self, asset: usize, refusal: LendingRefusal) -> ExchangeError {
         ExchangeError::LendingRefused { asset: self.spec.assets[asset].symbol.clone(), reason: refusal.describe() }
     }
@@ -157,6 +169,9 @@ impl Engine {
         let shares = floor_mul_div(amount.unsigned_abs().into(), INDEX_ONE, pool.lend_index).unwrap_or(0);
         let shares = i64::try_from(shares).ok().filter(|&shares| shares > 0);
         let Some(shares) = shares else { return Err(self.lending_refused(asset, LendingRefusal::TooSmall)) };
+        if self.past_limit(asset, pool.lent(), amount) {
+            return Err(self.lending_refused(asset, LendingRefusal::Limit));
+        }
         let slot = self.accounts.asset_slot(account, asset);
         self.accounts.holding[slot] -= amount;
         self.accounts.lend_shares[slot] += shares;
@@ -199,7 +214,8 @@ impl Engine {
         let mut after = pool.clone();
         after.lend_shares -= u128::from(burnt.unsigned_abs());
         after.cash -= i128::from(amount);
-        if voluntary && after.borrowed() > 0 && after.utilization() > self.spec.venue.throttle_threshold {
+        let ceiling = if voluntary { self.spec.venue.throttle_threshold } else { self.spec.venue.max_utilization };
+        if after.borrowed() > 0 && after.utilization() > ceiling {
             return Err(LendingRefusal::Throttled);
         }
         Ok((after, burnt))
@@ -281,10 +297,14 @@ impl Engine {
         after.borrow_shares += u128::from(shares.unsigned_abs());
         after.cash -= i128::from(amount);
         after.rate_e18 = interval_rate_e18;
+        if voluntary && self.past_limit(asset, pool.borrowed(), amount) {
+            return Err(self.lending_refused(asset, LendingRefusal::Limit));
+        }
+        let ceiling = if voluntary { self.spec.venue.throttle_threshold } else { self.spec.venue.max_utilization };
+        if after.utilization() > ceiling {
+            return Err(self.lending_refused(asset, LendingRefusal::Throttled));
+        }
         if voluntary {
-            if after.utilization() > self.spec.venue.throttle_threshold {
-                return Err(self.lending_refused(asset, LendingRefusal::Throttled));
-            }
             let mut scenario = self.risk_scenario(account);
             scenario.holdings[asset] += amount;
             scenario.borrowed.resize(self.spec.assets.len(), 0);

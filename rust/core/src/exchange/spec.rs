@@ -24,6 +24,8 @@ pub struct AssetSpec {
     pub borrow_mmf: Fraction,
     /// Whether holdings count as collateral at all (weight 0 otherwise).
     pub collateral: bool,
+    /// Atoms past which the pool takes no new lends nor borrows (Backpack's `openBorrowLendLimit`).
+    pub open_borrow_lend_limit: Option<i64>,
 }
 
 impl AssetSpec {
@@ -75,6 +77,8 @@ pub struct VenueSpec {
     pub conversion_discount: f64,
     /// Whether new subaccounts start with `auto_lend` on.
     pub auto_lend: bool,
+    /// Utilization that settlement borrows and redemptions may reach past the throttle.
+    pub max_utilization: f64,
 }
 
 /// A whole configuration.
@@ -153,6 +157,9 @@ impl EngineSpec {
         }
         if !(0.0..1.0).contains(&venue.conversion_discount) {
             return fail("venue.conversion_discount", "must be in [0, 1)");
+        }
+        if !(venue.throttle_threshold <= venue.max_utilization && venue.max_utilization <= 1.0) {
+            return fail("venue.max_utilization", "need throttle_threshold <= max_utilization <= 1");
         }
         if !(venue.throttle_threshold > 0.0 && venue.throttle_threshold <= 1.0) {
             return fail("venue.throttle_threshold", "must be in (0, 1]");

@@ -22,6 +22,7 @@ fn asset(symbol: &str, decimals: u32, haircut: Haircut) -> AssetSpec {
         borrow_imf: Fraction { base: 0.1, factor: 0.0 },
         borrow_mmf: Fraction { base: 0.05, factor: 0.0 },
         collateral: true,
+        open_borrow_lend_limit: None,
     }
 }
 
@@ -69,6 +70,7 @@ fn spec(maker_fee_e8: i64, taker_fee_e8: i64) -> EngineSpec {
             throttle_threshold: 0.92,
             conversion_discount: 0.005,
             auto_lend: true,
+            max_utilization: 1.0,
         },
     }
 }
@@ -742,4 +744,25 @@ fn a_spot_order_redeems_lends_to_lock_once_the_book_accepts_it() {
     assert_eq!(engine.lent_amount(buyer, USDC), usdc(100));
     assert_eq!(engine.accounts().locked[engine.accounts().asset_slot(buyer, USDC)], usdc(900));
     assert!(engine.audit().iter().all(AssetAudit::balanced));
+}
+
+#[test]
+fn an_open_borrow_lend_limit_stops_new_lends_and_borrows_past_it() {
+    let mut capped = spec(0, 0);
+    capped.assets[USDC].open_borrow_lend_limit = Some(usdc(1_500));
+    let mut engine = Engine::new(capped).unwrap();
+    let lender = engine.open_account("lender").unwrap();
+    let borrower = engine.open_account("borrower").unwrap();
+    engine.deposit(lender, USDC, usdc(2_000)).unwrap();
+    engine.lend(lender, USDC, usdc(1_500)).unwrap();
+    let before = engine.state_hash();
+    assert!(matches!(
+        engine.lend(lender, USDC, 1),
+        Err(ExchangeError::LendingRefused { reason, .. }) if reason.contains("limit")
+    ));
+    assert_eq!(engine.state_hash(), before);
+    engine.deposit(borrower, BTC, 100_000_000).unwrap();
+    engine.set_index_price(BTC, usdc(100_000)).unwrap();
+    engine.borrow(borrower, USDC, usdc(1_000), 0).unwrap();
+    assert_eq!(engine.borrowed_amount(borrower, USDC), usdc(1_000));
 }
