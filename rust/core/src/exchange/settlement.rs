@@ -86,8 +86,8 @@ impl Engine {
             if !self.accounts.setting(account, Setting::AutoRealizePnl) {
                 continue;
             }
-            for (market, perp) in self.perp_of_market.clone().into_iter().enumerate() {
-                let Some(perp) = perp else { continue };
+            for market in 0..self.perp_of_market.len() {
+                let Some(perp) = self.perp_of_market[market] else { continue };
                 let slot = self.accounts.perp_slot(account, perp);
                 let (position, cost) = (self.accounts.net_qty[slot], self.accounts.net_cost[slot]);
                 let mark = self.risk.markets[perp].mark;
