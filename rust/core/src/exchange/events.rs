@@ -40,13 +40,6 @@ impl Reject {
     }
 }
 
-/// Maker or taker side of a fill.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Liquidity {
-    Maker,
-    Taker,
-}
-
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {

@@ -287,23 +287,9 @@ impl Engine {
         let remaining = interval - self.time_ms.rem_euclid(interval);
         let entry_fee = entry_fee(amount, interval_rate_e18, remaining, interval);
         let debt = amount.checked_add(entry_fee).ok_or(ExchangeError::Risk(RiskError::Overflow("borrow")))?;
-        let pool = &self.pools[asset];
-        if pool.cash < i128::from(amount) {
-            return Err(self.lending_refused(asset, LendingRefusal::PoolCash));
-        }
-        let shares = ceil_mul_div(debt.unsigned_abs().into(), INDEX_ONE, pool.borrow_index).unwrap_or(u128::MAX);
-        let shares = i64::try_from(shares).map_err(|_| ExchangeError::Risk(RiskError::Overflow("borrow shares")))?;
-        let mut after = pool.clone();
-        after.borrow_shares += u128::from(shares.unsigned_abs());
-        after.cash -= i128::from(amount);
+        let (mut after, shares) =
+            self.borrowing(asset, amount, debt, voluntary).map_err(|refusal| self.lending_refused(asset, refusal))?;
         after.rate_e18 = interval_rate_e18;
-        if voluntary && self.past_limit(asset, pool.borrowed(), amount) {
-            return Err(self.lending_refused(asset, LendingRefusal::Limit));
-        }
-        let ceiling = if voluntary { self.spec.venue.throttle_threshold } else { self.spec.venue.max_utilization };
-        if after.utilization() > ceiling {
-            return Err(self.lending_refused(asset, LendingRefusal::Throttled));
-        }
         if voluntary {
             let mut scenario = self.risk_scenario(account);
             scenario.holdings[asset] += amount;
@@ -317,6 +303,36 @@ impl Engine {
         self.accounts.holding[slot] += amount;
         self.emit(EventKind::Borrow { account, asset, amount, entry_fee });
         Ok(())
+    }
+
+    /// The pool after lending out `amount` for a debt of `debt` atoms, and the shares owed; or why
+    /// it cannot (its cash, the open limit and the throttle for a voluntary borrow, `max_utilization`
+    /// for a settlement's). The one rule every borrow and every spot-margin pre-check follows.
+    pub(super) fn borrowing(
+        &self,
+        asset: usize,
+        amount: i64,
+        debt: i64,
+        voluntary: bool,
+    ) -> Result<(Pool, i64), LendingRefusal> {
+        let pool = &self.pools[asset];
+        if pool.cash < i128::from(amount) {
+            return Err(LendingRefusal::PoolCash);
+        }
+        if voluntary && self.past_limit(asset, pool.borrowed(), amount) {
+            return Err(LendingRefusal::Limit);
+        }
+        let shares = ceil_mul_div(debt.unsigned_abs().into(), INDEX_ONE, pool.borrow_index)
+            .and_then(|shares| i64::try_from(shares).ok())
+            .expect("indices start at 1 and only grow, so a debt's shares never exceed it");
+        let mut after = pool.clone();
+        after.borrow_shares += u128::from(shares.unsigned_abs());
+        after.cash -= i128::from(amount);
+        let ceiling = if voluntary { self.spec.venue.throttle_threshold } else { self.spec.venue.max_utilization };
+        if after.utilization() > ceiling {
+            return Err(LendingRefusal::Throttled);
+        }
+        Ok((after, shares))
     }
 
     /// Repays up to `amount` of a borrow from the free balance; returns what was repaid.

@@ -55,7 +55,7 @@ mod settlement;
 mod spec;
 
 pub use accounts::{Accounts, Owner, Scenario, Setting};
-pub use events::{AccountId, Event, EventKind, Liquidity, Reject};
+pub use events::{AccountId, Event, EventKind, Reject};
 pub use funding::PremiumSamples;
 pub use lending::{LendingRefusal, Pool, INDEX_ONE};
 pub use spec::{AssetSpec, EngineSpec, MarketKind, MarketSpec, SpecError, VenueSpec};

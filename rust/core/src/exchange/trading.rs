@@ -68,7 +68,7 @@ impl Engine {
                 } else {
                     let shortfall = required - free;
                     if let Some(reason) =
-                        self.spot_margin_refusal(account, market, order, quantity, worst_price, shortfall)?
+                        self.spot_margin_refusal(account, market, order, quantity, worst_price, required, shortfall)?
                     {
                         return reject(self, reason);
                     }
@@ -465,8 +465,10 @@ impl Engine {
         }
     }
 
-    /// Why a spot-margin order cannot borrow its `shortfall` (the pool's cash or throttle, or
-    /// margin with the order filled and the shortfall borrowed), if it cannot.
+    /// Why a spot-margin order that may spend `required` atoms cannot borrow its `shortfall` (the
+    /// pool's rule for a borrow, or margin with the order filled and the shortfall borrowed), if
+    /// it cannot.
+    #[allow(clippy::too_many_arguments)]
     fn spot_margin_refusal(
         &mut self,
         account: AccountId,
@@ -474,6 +476,7 @@ impl Engine {
         order: &OrderCommand,
         quantity: Option<Qty>,
         worst_price: Price,
+        required: i64,
         shortfall: i64,
     ) -> Result<Option<Reject>, ExchangeError> {
         let spec = &self.spec.markets[market];
@@ -481,17 +484,12 @@ impl Engine {
             Side::Bid => (spec.quote, spec.base),
             Side::Ask => (spec.base, spec.quote),
         };
-        let pool = &self.pools[spent];
-        let mut after = pool.clone();
-        after.cash -= i128::from(shortfall);
-        after.borrow_shares += u128::try_from(shortfall).unwrap_or(u128::MAX);
-        if pool.cash < i128::from(shortfall) || after.utilization() > self.spec.venue.throttle_threshold {
+        if self.borrowing(spent, shortfall, shortfall, true).is_err() {
             return Ok(Some(Reject::InsufficientBalance));
         }
         let lots = i128::from(quantity.unwrap_or(0));
         let notional = lots * i128::from(worst_price) * i128::from(spec.notional_per_tick_lot);
         let base_atoms = lots * i128::from(spec.base_atoms_per_lot);
-        let (_, required) = self.spot_lock(market, order, quantity, worst_price)?;
         let gained = match order.side {
             Side::Bid => base_atoms,
             Side::Ask => {
