@@ -248,6 +248,7 @@ def test_engine_spec_of_the_default() -> None:
         "max_multiplier": 2.0,
         "min_multiplier": 0.5,
         "impact_band": 0.05,
+        "mark_ema_span": 30,
         "imf": None,
         "mmf": None,
         "maker_fee_e8": 20_000,

@@ -430,7 +430,9 @@ class MarketConfig(_Section):
     whole units of 1e-8: taker ≥ 0, maker ≥ -taker (a rebate never exceeds the taker fee), both |fee| ≤ 0.1.
     ``open_interest_limit`` (perps only) is in base units, ``None`` for no limit. Funding (perps):
     ``funding_interval_ms``, ``funding_rate_bound`` (the rate is clamped to ±bound per interval, in (0, 1))
-    and ``funding_interest_rate`` per interval (|rate| ≤ bound).
+    and ``funding_interest_rate`` per interval (|rate| ≤ bound). ``mark_ema_span`` (perps, 1..1000000): a
+    perp whose mark the caller does not set derives it as ``index + EMA(mid - index)``, the EMA weighting each
+    sample (one per index update) by ``2 / (span + 1)``; the mark stays within the multipliers of the index.
 
     The derived integers need the assets' decimals, so they are methods: :meth:`notional_per_tick_lot`,
     :meth:`base_atoms_per_lot`; the lot counts are properties.
@@ -455,6 +457,7 @@ class MarketConfig(_Section):
     funding_interval_ms: int = 3_600_000
     funding_rate_bound: Decimal = Decimal("0.01")
     funding_interest_rate: Decimal = Decimal("0.0000125")
+    mark_ema_span: int = 30
     state: BookState = BookState.Open
 
     _NESTED: ClassVar[Mapping[str, type[_Section]]] = {"imf": MarginFunction, "mmf": MarginFunction}
@@ -554,6 +557,7 @@ class MarketConfig(_Section):
         return {
             "open_interest_limit": open_interest_limit,
             "funding_interval_ms": _integer(self.funding_interval_ms, "funding_interval_ms", 1, _I64_MAX),
+            "mark_ema_span": _integer(self.mark_ema_span, "mark_ema_span", 1, 1_000_000),
             "funding_rate_bound": bound,
             "funding_interest_rate": interest,
         }
@@ -918,6 +922,7 @@ class Config:
                   "base_atoms_per_lot": int,
                   "min_quantity_lots": int, "max_quantity_lots": int,
                   "max_multiplier": float, "min_multiplier": float, "impact_band": float,
+                  "mark_ema_span": int,                      # derived marks' EMA span (samples)
                   "imf": (float base, float factor) | None,  # None for spot
                   "mmf": (float base, float factor) | None,
                   "maker_fee_e8": int, "taker_fee_e8": int,  # fee rates in units of 1e-8
@@ -971,6 +976,7 @@ class Config:
                     "max_multiplier": float(market.max_multiplier),
                     "min_multiplier": float(market.min_multiplier),
                     "impact_band": float(market.impact_band),
+                    "mark_ema_span": market.mark_ema_span,
                     "imf": pair(market.imf),
                     "mmf": pair(market.mmf),
                     "maker_fee_e8": market.maker_fee_e8,

@@ -302,11 +302,15 @@ class Exchange:
     # ----- prices and time -------------------------------------------------------------------------
 
     def set_index_price(self, asset: str, price: AmountLike) -> None:
-        """An asset's index price in the settlement asset (rescans every subaccount's margin)."""
+        """An asset's index price in the settlement asset (rescans every subaccount's margin).
+
+        Perps on this asset whose mark was never set derive it here: ``index + EMA(mid - index)`` within the
+        market's price band (``MarketConfig.mark_ema_span``); a changed derived mark is a ``MarkPrice`` event.
+        """
         self._engine.set_index_price(_name(asset, "asset"), _amount(price, "price"))
 
     def set_mark_price(self, market: str, price: AmountLike) -> None:
-        """A perpetual's mark price (rescans every subaccount's margin)."""
+        """A perpetual's mark price (rescans every subaccount's margin); from now on the caller owns it."""
         self._engine.set_mark_price(_name(market, "market"), _amount(price, "price"))
 
     def advance_to(self, time_ms: int) -> None:

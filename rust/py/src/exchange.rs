@@ -103,6 +103,7 @@ fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
             max_multiplier: item(&market, "max_multiplier")?,
             min_multiplier: item(&market, "min_multiplier")?,
             impact_band: item(&market, "impact_band")?,
+            mark_ema_span: item(&market, "mark_ema_span")?,
             imf: curve("imf")?,
             mmf: curve("mmf")?,
             maker_fee_e8: item(&market, "maker_fee_e8")?,

@@ -66,6 +66,7 @@ pub(super) fn digest(engine: &Engine) -> u64 {
     hash.ints(engine.risk.assets.iter().map(|asset| i128::from(asset.price)));
     hash.ints(engine.risk.markets.iter().map(|market| i128::from(market.mark)));
     hash.ints(engine.index_set.iter().chain(&engine.mark_set).map(|&set| i128::from(set)));
+    hash.ints(engine.basis_ema.iter().map(|ema| ema.unwrap_or(i128::MIN)));
     for (market, book) in engine.books.iter().enumerate() {
         hash.int(i128::from(book.next_order_id()));
         hash.int(book.params().state as i128);

@@ -38,7 +38,7 @@
 //! - Self-trade prevention applies between orders of the same owner, across their subaccounts.
 //! - Trigger orders wait off the book until the mark or last price reaches them (see `triggers`).
 //! - Prices: the caller sets index prices (per asset, in quote per unit) and marks (per perp). A perp
-//!   without a mark falls back to its base asset's index. An asset without an index price is worth
+//!   whose mark the caller never set derives it from its base index and book (see `marks`). An asset without an index price is worth
 //!   nothing as collateral. Limit prices must lie within the market's multipliers of the mark;
 //!   market orders trade at most `impact_band` away from the best price when they arrive.
 //! - Time is an input (`advance_to`); the engine never reads a clock.
@@ -51,6 +51,7 @@ mod events;
 mod funding;
 mod hash;
 mod lending;
+mod marks;
 mod settlement;
 mod spec;
 
@@ -261,6 +262,8 @@ pub struct Engine {
     risk: RiskParams,
     index_set: Vec<bool>,
     mark_set: Vec<bool>,
+    /// Per market: the EMA of a derived mark's basis, millionths of a tick (see `marks`).
+    basis_ema: Vec<Option<i128>>,
     owners: Vec<Owner>,
     owner_by_name: HashMap<String, u32>,
     accounts: Accounts,
@@ -370,6 +373,7 @@ impl Engine {
             risk,
             index_set,
             mark_set: vec![false; spec.markets.len()],
+            basis_ema: vec![None; spec.markets.len()],
             owners: Vec::new(),
             owner_by_name: HashMap::new(),
             accounts: Accounts::new(spec.assets.len(), perps),
@@ -732,16 +736,14 @@ impl Engine {
         let previous = (self.risk.assets[asset].price, self.index_set[asset]);
         self.risk.assets[asset].price = price;
         self.index_set[asset] = true;
-        let previous_marks: Vec<i64> = self.risk.markets.iter().map(|market| market.mark).collect();
-        self.refresh_fallback_marks();
+        let previous_marks = self.derive_marks(asset);
         if let Err(error) = self.rescan() {
             (self.risk.assets[asset].price, self.index_set[asset]) = previous;
-            for (market, mark) in self.risk.markets.iter_mut().zip(previous_marks) {
-                market.mark = mark;
-            }
+            self.restore_marks(previous_marks);
             return Err(error);
         }
         self.emit(EventKind::IndexPrice { asset, price });
+        self.emit_derived_marks(&previous_marks);
         self.sample_premiums();
         self.fire_triggers()
     }
@@ -765,15 +767,6 @@ impl Engine {
         self.emit(EventKind::MarkPrice { market, price });
         self.sample_premiums();
         self.fire_triggers()
-    }
-
-    /// Perps without a mark of their own follow their base asset's index.
-    fn refresh_fallback_marks(&mut self) {
-        for market in 0..self.spec.markets.len() {
-            if let (Some(perp), false) = (self.perp_of_market[market], self.mark_set[market]) {
-                self.risk.markets[perp].mark = self.index_in_ticks(market).unwrap_or(0);
-            }
-        }
     }
 
     /// The base asset's index price in a market's ticks (rounded down), if set.

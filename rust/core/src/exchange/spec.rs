@@ -56,6 +56,8 @@ pub struct MarketSpec {
     pub min_multiplier: f64,
     /// Market orders trade no further than this fraction from the best price.
     pub impact_band: f64,
+    /// A derived perp mark smooths `mid − index` with an EMA of weight `2 / (span + 1)` per sample.
+    pub mark_ema_span: u32,
     pub imf: Fraction,
     pub mmf: Fraction,
     /// Fee rates in units of 1e-8 (20 000 = 2 bp); negative maker fees are rebates.
@@ -142,6 +144,9 @@ impl EngineSpec {
             }
             if !(market.impact_band > 0.0 && market.impact_band < 1.0) {
                 return fail(field("impact_band"), "must be in (0, 1)");
+            }
+            if !(1..=1_000_000).contains(&market.mark_ema_span) {
+                return fail(field("mark_ema_span"), "must be in 1..=1000000");
             }
             if market.taker_fee_e8 < 0 || market.maker_fee_e8 < -market.taker_fee_e8 || market.taker_fee_e8 > 10_000_000
             {

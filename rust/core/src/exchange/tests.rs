@@ -43,6 +43,7 @@ fn spec(maker_fee_e8: i64, taker_fee_e8: i64) -> EngineSpec {
         max_multiplier: 2.0,
         min_multiplier: 0.5,
         impact_band: 0.05,
+        mark_ema_span: 30,
         imf: Fraction { base: 0.02, factor: 0.00006 },
         mmf: Fraction { base: 0.0135, factor: 0.000036 },
         maker_fee_e8,
