@@ -31,6 +31,14 @@ def no_auto_lend(config: Config | None = None) -> Config:
     return dataclasses.replace(base, venue=dataclasses.replace(base.venue, auto_lend=False))
 
 
+def no_liquidation(config: Config | None = None) -> Config:
+    """``config`` (default: :meth:`Config.default`) with the liquidation waterfall off, for tests of margin
+    mechanics that read liquidatable subaccounts as they were left."""
+    base = config if config is not None else Config.default()
+    liquidation = dataclasses.replace(base.venue.liquidation, enabled=False)
+    return dataclasses.replace(base, venue=dataclasses.replace(base.venue, liquidation=liquidation))
+
+
 def with_haircut(config: Config, symbol: str, haircut: Haircut) -> Config:
     """``config`` with the collateral haircut of asset ``symbol`` replaced."""
     assets = tuple(

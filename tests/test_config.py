@@ -310,6 +310,7 @@ def test_to_dict_round_trips() -> None:
         "target_mmr": "0.90",
         "fee": "0.01",
         "auto_close_mf_multiplier": "0.5",
+        "enabled": True,
     }
 
 

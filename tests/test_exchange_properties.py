@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 import crossbook as cb
 from crossbook.config import Config, MarginFunction
-from exchange_helpers import no_auto_lend, zero_fee_config
+from exchange_helpers import no_auto_lend, no_liquidation, zero_fee_config
 
 SETTINGS = settings(
     max_examples=100,
@@ -252,7 +252,8 @@ class Runner:
     def __post_init__(self) -> None:
         # Auto-lend off: the ledger and the reference read holdings as free + locked (lends are tested
         # in test_lending*.py).
-        config = no_auto_lend(Config.default() if self.config_name == "default" else zero_fee_config())
+        # The waterfall off: these properties model trading and margin; test_liquidation*.py model liquidation.
+        config = no_liquidation(no_auto_lend(Config.default() if self.config_name == "default" else zero_fee_config()))
         self.ex = cb.Exchange(config)
         for owner in OWNERS:
             self.ex.open_account(owner)

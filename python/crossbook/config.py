@@ -613,23 +613,27 @@ class MarketConfig(_Section):
 
 @dataclass(frozen=True, kw_only=True)
 class LiquidationConfig(_Section):
-    """The liquidation waterfall (SPEC §9), every parameter a fraction in (0, 1].
+    """The liquidation waterfall (SPEC §9, run by :mod:`crossbook.liquidation`).
 
-    ``chunk``: share of a position sent per on-book loop; ``target_mmr``: loops stop below this MMR;
-    ``fee``: share of liquidated notional paid to the liquidation fund; ``auto_close_mf_multiplier``: the
-    backstop takes over when the margin fraction falls below MMF times this.
+    Fractions in (0, 1]: ``chunk``: share of a position sent per on-book loop; ``target_mmr``: loops stop
+    below this MMR; ``fee``: share of liquidated notional paid to the liquidation fund (to the provider in
+    a backstop transfer); ``auto_close_mf_multiplier``: the backstop takes over when the margin fraction
+    falls below MMF times this. ``enabled`` (default on): off leaves liquidatable subaccounts flagged
+    (``Exchange.liquidatable``) but untouched, for studies of margin paths without the waterfall.
     """
 
     chunk: Decimal = Decimal("0.10")
     target_mmr: Decimal = Decimal("0.90")
     fee: Decimal = Decimal("0.01")
     auto_close_mf_multiplier: Decimal = Decimal("0.5")
+    enabled: bool = True
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            value = _decimal(getattr(self, item.name), item.name)
-            _check(0 < value <= 1, item.name, f"expected a fraction in (0, 1], got {value}")
-            _set(self, **{item.name: value})
+        for name in ("chunk", "target_mmr", "fee", "auto_close_mf_multiplier"):
+            value = _decimal(getattr(self, name), name)
+            _check(0 < value <= 1, name, f"expected a fraction in (0, 1], got {value}")
+            _set(self, **{name: value})
+        _set(self, enabled=_flag(self.enabled, "enabled"))
 
 
 @dataclass(frozen=True, kw_only=True)

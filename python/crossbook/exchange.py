@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from crossbook import funding, lending
+from crossbook import funding, lending, liquidation
 from crossbook._core import Engine, OrderFill, OrderResult
 from crossbook.config import Config
 from crossbook.enums import OrderType, SelfTradePrevention, Side, TimeInForce
@@ -167,6 +167,18 @@ class AssetAudit:
     balanced: bool
 
 
+@dataclass(frozen=True)
+class LiquidationState:
+    """Where a subaccount stands in the waterfall (SPEC §9)."""
+
+    liquidating: bool
+    liquidatable: bool
+    mmr: float
+    margin_fraction: float
+    net_equity: Decimal
+    bankrupt: bool
+
+
 def _margin(raw: dict[str, Any]) -> MarginSummary:
     return MarginSummary(
         **{key: Decimal(value) for key, value in raw.items() if isinstance(value, str)},
@@ -184,6 +196,8 @@ class Exchange:
         self.config = config if config is not None else Config.default()
         self._engine = Engine(self.config.engine_spec())
         self._perps = tuple(market for market in self.config.markets if market.kind == "perp")
+        self._waterfall = liquidation.Waterfall.of(self.config.venue.liquidation)
+        self._liquidate = self.config.venue.liquidation.enabled
 
     # ----- accounts ------------------------------------------------------------------------------
 
@@ -308,17 +322,22 @@ class Exchange:
         market's price band (``MarketConfig.mark_ema_span``); a changed derived mark is a ``MarkPrice`` event.
         """
         self._engine.set_index_price(_name(asset, "asset"), _amount(price, "price"))
+        if self._liquidate:
+            liquidation.run(self._engine, self._waterfall)
 
     def set_mark_price(self, market: str, price: AmountLike) -> None:
         """A perpetual's mark price (rescans every subaccount's margin); from now on the caller owns it."""
         self._engine.set_mark_price(_name(market, "market"), _amount(price, "price"))
+        if self._liquidate:
+            liquidation.run(self._engine, self._waterfall)
 
     def advance_to(self, time_ms: int) -> None:
         """Moves engine time (milliseconds) forward; it never goes back. At every boundary crossed,
         in time order, the scheduled jobs run in a fixed order: PnL realization (every
         ``venue.realize_interval_ms``), then interest on every pool (every
         ``venue.interest_interval_ms``, at the rate of the pool's utilization there; see
-        :mod:`crossbook.lending`). So one long jump gives exactly what many short steps give."""
+        :mod:`crossbook.lending`), then a margin scan and the liquidation waterfall
+        (:mod:`crossbook.liquidation`). So one long jump gives exactly what many short steps give."""
         target = _int(time_ms, "time_ms")
         if target < self._engine.time_ms:
             self._engine.advance_to(target)  # raises: time never goes back
@@ -346,6 +365,9 @@ class Exchange:
                     if Decimal(borrowed) > 0:
                         rate = lending.interval_rate_e18(self.config, symbol, utilization)
                         self._engine.accrue_interest(symbol, rate, lender_share)
+            if self._liquidate:
+                self._engine.rescan_margin()
+                liquidation.run(self._engine, self._waterfall)
         self._engine.advance_to(target)
 
     @property
@@ -541,6 +563,41 @@ class Exchange:
         """Subaccounts whose MMR reached 100% at the last price update."""
         return list(self._engine.liquidatable())
 
+    # ----- liquidation -----------------------------------------------------------------------------
+
+    def register_backstop_provider(self, subaccount: int, markets: list[str], capacity: AmountLike) -> None:
+        """Registers a backstop liquidity provider (or replaces its markets and capacity): in the waterfall
+        it takes positions in ``markets`` (perps) at the mark, up to ``capacity`` USDC of notional in all,
+        while its own IMR stays within 100%, and receives the liquidation fee. Providers are asked in
+        registration order."""
+        if isinstance(markets, str) or not isinstance(markets, list | tuple):
+            raise InvalidTypeError(f"markets must be a list of perp market symbols, got {type(markets).__name__}")
+        names = [_name(market, "market") for market in markets]
+        self._engine.register_backstop_provider(_subaccount(subaccount), names, _amount(capacity, "capacity"))
+
+    def backstop_providers(self) -> list[tuple[int, list[str], Decimal]]:
+        """(subaccount, markets, remaining capacity in USDC) of every provider, in order."""
+        return [
+            (account, markets, Decimal(capacity)) for account, markets, capacity in self._engine.backstop_providers()
+        ]
+
+    def liquidation_state(self, subaccount: int) -> LiquidationState:
+        """Whether the subaccount is being liquidated, with the margin figures the waterfall reads."""
+        account = _subaccount(subaccount)
+        margin = self._engine.margin(account)
+        return LiquidationState(
+            liquidating=account in self._engine.liquidating(),
+            liquidatable=margin["liquidatable"],
+            mmr=margin["mmr"],
+            margin_fraction=margin["margin_fraction"],
+            net_equity=Decimal(margin["net_equity"]),
+            bankrupt=Decimal(margin["net_equity"]) < 0,
+        )
+
+    def liquidating(self) -> list[int]:
+        """Subaccounts being liquidated now, by id (a liquidation may span several passes)."""
+        return list(self._engine.liquidating())
+
     def subaccount_info(self, subaccount: int) -> tuple[str, str]:
         """(owner, label) of a subaccount."""
         return self._engine.account_info(_subaccount(subaccount))
@@ -550,6 +607,7 @@ __all__ = [
     "AssetAudit",
     "Balance",
     "Exchange",
+    "LiquidationState",
     "MarginSummary",
     "OpenOrder",
     "OrderFill",

@@ -800,6 +800,61 @@ impl PyEngine {
         self.engine.liquidatable().to_vec()
     }
 
+    // ----- liquidation (the mechanics; crossbook.liquidation holds the policy) -----
+
+    fn rescan_margin(&mut self) -> PyResult<()> {
+        self.engine.rescan_margin().map_err(exchange_error)
+    }
+
+    fn liquidating(&self) -> Vec<AccountId> {
+        self.engine.liquidating().to_vec()
+    }
+
+    fn register_backstop_provider(&mut self, account: AccountId, markets: Vec<String>, capacity: &str) -> PyResult<()> {
+        let markets = markets.iter().map(|market| self.market(market)).collect::<PyResult<Vec<_>>>()?;
+        let usdc = self.engine.spec().settlement_asset;
+        let capacity = self.engine.parse_amount(usdc, capacity).map_err(exchange_error)?;
+        self.engine.register_backstop_provider(account, &markets, capacity).map_err(exchange_error)
+    }
+
+    /// (subaccount, markets, remaining capacity) of every provider, in order.
+    fn backstop_providers(&self) -> Vec<(AccountId, Vec<String>, String)> {
+        let spec = self.engine.spec();
+        self.engine
+            .backstop_providers()
+            .iter()
+            .map(|provider| {
+                let markets = provider.markets.iter().map(|&market| spec.markets[market].symbol.clone()).collect();
+                (provider.account, markets, self.engine.format_amount(spec.settlement_asset, provider.capacity))
+            })
+            .collect()
+    }
+
+    fn start_liquidation(&mut self, account: AccountId) -> PyResult<bool> {
+        self.engine.start_liquidation(account).map_err(exchange_error)
+    }
+
+    fn end_liquidation(&mut self, account: AccountId) -> PyResult<()> {
+        self.engine.end_liquidation(account).map_err(exchange_error)
+    }
+
+    /// One on-book loop; the notional traded or repaid, in settlement atoms (0: nothing).
+    fn liquidate_on_book(&mut self, account: AccountId, chunk_e8: i64, fee_e8: i64) -> PyResult<i64> {
+        self.engine.liquidate_on_book(account, chunk_e8, fee_e8).map_err(exchange_error)
+    }
+
+    fn liquidate_to_backstop(&mut self, account: AccountId, fee_e8: i64) -> PyResult<i64> {
+        self.engine.liquidate_to_backstop(account, fee_e8).map_err(exchange_error)
+    }
+
+    fn auto_deleverage(&mut self, account: AccountId) -> PyResult<i64> {
+        self.engine.auto_deleverage(account).map_err(exchange_error)
+    }
+
+    fn settle_liquidation_debts(&mut self, account: AccountId) -> PyResult<()> {
+        self.engine.settle_liquidation_debts(account).map_err(exchange_error)
+    }
+
     /// Owner name and label of a subaccount.
     fn account_info(&self, account: AccountId) -> PyResult<(String, String)> {
         let owner =
@@ -869,6 +924,31 @@ fn event_dict<'py>(
             dict.set_item("asset", asset_name(*asset))?;
             dict.set_item("sold", engine.format_amount(*asset, *sold))?;
             dict.set_item("raised", engine.format_amount(spec.settlement_asset, *raised))?;
+        }
+        EventKind::Liquidation(step) => {
+            dict.set_item("kind", "Liquidation")?;
+            dict.set_item("stage", step.stage.name())?;
+            dict.set_item("account", step.account)?;
+            dict.set_item("market", step.market.map(market_name))?;
+            dict.set_item("asset", step.asset.map(asset_name))?;
+            dict.set_item("counterparty", step.counterparty)?;
+            let quantity = match (step.market, step.asset) {
+                (Some(market), None) => Some(engine.format_quantity(market, step.quantity)),
+                (_, Some(asset)) => Some(engine.format_amount(asset, step.quantity)),
+                (None, None) => None,
+            };
+            dict.set_item("quantity", quantity)?;
+            dict.set_item("notional", engine.format_amount(spec.settlement_asset, step.notional))?;
+            dict.set_item("fee", engine.format_amount(spec.settlement_asset, step.fee))?;
+            let ratio = |e6: i64| {
+                if e6 == i64::MAX {
+                    "Infinity".to_owned()
+                } else {
+                    Decimal::times(Decimal::atom(6), e6).to_string()
+                }
+            };
+            dict.set_item("mmr_before", ratio(step.mmr_before_e6))?;
+            dict.set_item("mmr_after", ratio(step.mmr_after_e6))?;
         }
         EventKind::FundingPaid { account, market, amount } => {
             dict.set_item("kind", "FundingPaid")?;

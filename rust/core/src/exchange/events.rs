@@ -8,6 +8,7 @@ use crate::book::Reason as BookReason;
 use crate::types::{OrderId, Side};
 
 use super::accounts::Setting;
+use super::liquidation::LiquidationStep;
 
 /// An account (subaccount) id: dense, from 0, in order of opening.
 pub type AccountId = u32;
@@ -24,6 +25,8 @@ pub enum Reject {
     ReduceOnlyNotReducing,
     /// The market has no mark (perps) or index (spot) price yet.
     NoPrice,
+    /// The subaccount is being liquidated.
+    Liquidating,
 }
 
 impl Reject {
@@ -36,6 +39,7 @@ impl Reject {
             Reject::InsufficientBalance => "InsufficientBalance",
             Reject::ReduceOnlyNotReducing => "ReduceOnlyNotReducing",
             Reject::NoPrice => "NoPrice",
+            Reject::Liquidating => "Liquidating",
         }
     }
 }
@@ -116,6 +120,8 @@ pub enum EventKind {
         setting: Setting,
         on: bool,
     },
+    /// One step of a liquidation (see `liquidation`).
+    Liquidation(LiquidationStep),
     IndexPrice {
         asset: usize,
         price: i64,

@@ -67,6 +67,11 @@ pub(super) fn digest(engine: &Engine) -> u64 {
     hash.ints(engine.risk.markets.iter().map(|market| i128::from(market.mark)));
     hash.ints(engine.index_set.iter().chain(&engine.mark_set).map(|&set| i128::from(set)));
     hash.ints(engine.basis_ema.iter().map(|ema| ema.unwrap_or(i128::MIN)));
+    hash.ints(engine.liquidating.iter().map(|&account| i128::from(account)));
+    for provider in &engine.backstops {
+        hash.ints([i128::from(provider.account), i128::from(provider.capacity)]);
+        hash.ints(provider.markets.iter().map(|&market| market as i128));
+    }
     for (market, book) in engine.books.iter().enumerate() {
         hash.int(i128::from(book.next_order_id()));
         hash.int(book.params().state as i128);

@@ -51,6 +51,7 @@ mod events;
 mod funding;
 mod hash;
 mod lending;
+mod liquidation;
 mod marks;
 mod settlement;
 mod spec;
@@ -59,6 +60,7 @@ pub use accounts::{Accounts, Owner, Scenario, Setting};
 pub use events::{AccountId, Event, EventKind, Reject};
 pub use funding::PremiumSamples;
 pub use lending::{LendingRefusal, Pool, INDEX_ONE};
+pub use liquidation::{BackstopProvider, LiquidationStage, LiquidationStep};
 pub use spec::{AssetSpec, EngineSpec, MarketKind, MarketSpec, SpecError, VenueSpec};
 
 use std::collections::HashMap;
@@ -277,6 +279,10 @@ pub struct Engine {
     sequence: u64,
     events: Vec<Event>,
     liquidatable: Vec<AccountId>,
+    /// Subaccounts being liquidated, ascending (see `liquidation`).
+    liquidating: Vec<AccountId>,
+    /// Registered backstop liquidity providers, in registration order.
+    backstops: Vec<BackstopProvider>,
     book_events: Vec<crate::book::Event>,
     /// Reused buffers for the pre-trade what-if.
     what_if: Scenario,
@@ -392,6 +398,8 @@ impl Engine {
             sequence: 0,
             events: Vec::new(),
             liquidatable: Vec::new(),
+            liquidating: Vec::new(),
+            backstops: Vec::new(),
             book_events: Vec::new(),
             what_if: Scenario::default(),
             pools: vec![Pool::default(); spec.assets.len()],
@@ -811,6 +819,15 @@ impl Engine {
         }
         self.time_ms = time_ms;
         Ok(())
+    }
+
+    /// Runs the margin scan over every subaccount and refreshes [`Engine::liquidatable`] (what a
+    /// price update does; the scheduled jobs call it after moving balances).
+    ///
+    /// # Errors
+    /// Overflow in the kernel.
+    pub fn rescan_margin(&mut self) -> Result<(), ExchangeError> {
+        self.rescan()
     }
 
     fn rescan(&mut self) -> Result<(), ExchangeError> {

@@ -50,7 +50,7 @@ impl Engine {
 
     /// Sells enough of `account`'s free `asset` to the venue at index × (1 − discount) to raise up to
     /// `wanted` settlement atoms; returns the atoms raised.
-    fn convert_to_settlement(&mut self, account: AccountId, asset: usize, wanted: i64) -> i64 {
+    pub(super) fn convert_to_settlement(&mut self, account: AccountId, asset: usize, wanted: i64) -> i64 {
         let slot = self.accounts.asset_slot(account, asset);
         let free = self.accounts.holding[slot] - self.accounts.locked[slot];
         let price = self.risk.assets[asset].price;

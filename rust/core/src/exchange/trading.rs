@@ -28,6 +28,24 @@ impl Engine {
     ) -> Result<OrderOutcome, ExchangeError> {
         self.check_account(account)?;
         self.check_market(market)?;
+        check_order_shape(order, self.perp_of_market[market].is_some())?;
+        if self.is_liquidating(account) {
+            let first_event = self.events.len();
+            let reason = Reject::Liquidating;
+            self.emit(EventKind::OrderRejected { account, market, order_id: None, side: order.side, reason });
+            return Ok(OrderOutcome { book: rejected_outcome(order), reject: Some(reason), first_event });
+        }
+        self.place_order_unchecked(account, market, order)
+    }
+
+    /// [`Engine::place_order`] for a subaccount whether or not it is being liquidated (the
+    /// liquidation's own orders); the account and market are known to exist.
+    pub(super) fn place_order_unchecked(
+        &mut self,
+        account: AccountId,
+        market: usize,
+        order: &OrderCommand,
+    ) -> Result<OrderOutcome, ExchangeError> {
         let perp = self.perp_of_market[market];
         check_order_shape(order, perp.is_some())?;
         let first_event = self.events.len();
@@ -732,7 +750,14 @@ impl Engine {
 
     /// Applies a perp trade of `quantity` lots worth `notional` to a position; returns the realized
     /// PnL of the part that closed (rounded against the account).
-    fn move_position(&mut self, account: AccountId, perp: usize, side: Side, quantity: Qty, notional: i64) -> i64 {
+    pub(super) fn move_position(
+        &mut self,
+        account: AccountId,
+        perp: usize,
+        side: Side,
+        quantity: Qty,
+        notional: i64,
+    ) -> i64 {
         let slot = self.accounts.perp_slot(account, perp);
         let (position, cost) = (self.accounts.net_qty[slot], self.accounts.net_cost[slot]);
         let sign = direction(side);
@@ -837,7 +862,7 @@ impl Engine {
     }
 }
 
-fn ceil_div(numerator: i128, denominator: i128) -> i128 {
+pub(super) fn ceil_div(numerator: i128, denominator: i128) -> i128 {
     numerator.div_euclid(denominator) + i128::from(numerator.rem_euclid(denominator) != 0)
 }
 

@@ -70,6 +70,16 @@ impl Engine {
         self.check_market(market)?;
         trading::check_order_shape(order, self.perp_of_market[market].is_some())?;
         check_positive("trigger price", trigger_price)?;
+        if self.is_liquidating(account) {
+            self.emit(EventKind::OrderRejected {
+                account,
+                market,
+                order_id: None,
+                side: order.side,
+                reason: Reject::Liquidating,
+            });
+            return Ok(Err(Reject::Liquidating));
+        }
         let Some(reference) = self.reference_price(market, by) else {
             self.emit(EventKind::OrderRejected {
                 account,

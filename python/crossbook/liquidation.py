@@ -1,0 +1,91 @@
+"""The liquidation waterfall's policy (SPEC §9): who is liquidated, when, and which stage runs next.
+
+The engine (``rust/core/src/exchange/liquidation.rs``) does each stage's mechanics exactly; this module
+decides the order, with the parameters of ``VenueConfig.liquidation``:
+
+1. :func:`run` takes every subaccount the last margin scan found liquidatable (maintenance margin > 0 and
+   MMR >= 100%) plus every one already liquidating, in id order. It runs after every price update and at
+   every realize tick of ``advance_to``.
+2. A new one is marked liquidating; its orders and trigger orders are cancelled, its new orders rejected.
+3. On-book loops (``chunk`` of the exposure with the largest maintenance margin, reduce-only IOC within
+   the impact band and never past the bankruptcy price; borrows repaid by selling collateral on spot
+   books), at most :data:`ON_BOOK_LOOPS_PER_PASS` per pass, until MMR < ``target_mmr``: then it is healthy
+   and the liquidation ends. If it is still progressing when the loops run out, it stays liquidating
+   and the next pass goes on.
+4. The backstop takes over when a loop fills nothing or the margin fraction is below
+   ``auto_close_mf_multiplier`` × the account's MMF — that is, when MMR > 1 / ``auto_close_mf_multiplier``
+   (MF = equity / exposure and MMF = MM / exposure) — or when net equity is negative.
+5. If afterwards the subaccount is still at or above ``target_mmr`` or bankrupt (net equity < 0), ADL
+   closes its remaining positions at the bankruptcy price.
+6. If it is still at or above ``target_mmr`` or bankrupt (only borrows or debts can be left), its debts
+   are settled: borrows repaid from its own assets, the rest written off with the lenders paid in
+   notional, shortfalls from the liquidation fund, then socialized. The liquidation ends.
+
+Each stage is an ``Liquidation`` event naming it. The liquidation fee (``fee`` of the notional) goes to
+the liquidation fund on the book and to the provider in a backstop transfer; it never takes the
+subaccount's equity below zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from crossbook.config import LiquidationConfig
+
+ON_BOOK_LOOPS_PER_PASS = 20
+"""On-book loops per subaccount per pass; a liquidation that needs more goes on at the next pass."""
+
+_E8 = Decimal(10) ** 8
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    """The parameters of :func:`run`, in the engine's units."""
+
+    chunk_e8: int
+    fee_e8: int
+    target_mmr: float
+    auto_close_mmr: float
+
+    @classmethod
+    def of(cls, config: LiquidationConfig) -> Waterfall:
+        return cls(
+            chunk_e8=int(config.chunk * _E8),
+            fee_e8=int(config.fee * _E8),
+            target_mmr=float(config.target_mmr),
+            auto_close_mmr=float(1 / config.auto_close_mf_multiplier),
+        )
+
+
+def run(engine: Any, waterfall: Waterfall) -> None:
+    """Liquidates every subaccount that the last scan flagged or that is already liquidating."""
+    for account in sorted(set(engine.liquidatable()) | set(engine.liquidating())):
+        liquidate(engine, account, waterfall)
+
+
+def liquidate(engine: Any, account: int, waterfall: Waterfall) -> None:
+    """One pass of the waterfall for one subaccount (see the module docs)."""
+    engine.start_liquidation(account)
+    for _ in range(ON_BOOK_LOOPS_PER_PASS):
+        margin = engine.margin(account)
+        if margin["mmr"] < waterfall.target_mmr:
+            engine.end_liquidation(account)
+            return
+        if Decimal(margin["net_equity"]) < 0 or margin["mmr"] > waterfall.auto_close_mmr:
+            break
+        if engine.liquidate_on_book(account, waterfall.chunk_e8, waterfall.fee_e8) == 0:
+            break
+    else:
+        return
+    engine.liquidate_to_backstop(account, waterfall.fee_e8)
+    if _needs_more(engine.margin(account), waterfall):
+        engine.auto_deleverage(account)
+    if _needs_more(engine.margin(account), waterfall):
+        engine.settle_liquidation_debts(account)
+    engine.end_liquidation(account)
+
+
+def _needs_more(margin: dict[str, Any], waterfall: Waterfall) -> bool:
+    return bool(margin["mmr"] >= waterfall.target_mmr or Decimal(margin["net_equity"]) < 0)
