@@ -13,7 +13,15 @@ import pytest
 
 import crossbook as cb
 from crossbook.config import Config, Haircut
-from exchange_helpers import events_of_kind, no_auto_lend, no_liquidation, open_pair, usdc_atoms, with_haircut, zero_fee_config
+from exchange_helpers import (
+    events_of_kind,
+    no_auto_lend,
+    no_liquidation,
+    open_pair,
+    usdc_atoms,
+    with_haircut,
+    zero_fee_config,
+)
 
 SOL_PERP = "SOL_USDC_PERP"
 D = Decimal

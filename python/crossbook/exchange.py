@@ -496,7 +496,7 @@ class Exchange:
     def positions(self, subaccount: int) -> dict[str, Position]:
         positions = {}
         rows = self._engine.positions(_subaccount(subaccount))
-        for market, net_qty, net_cost, mark, pnl, liquidation, paid_funding in rows:
+        for market, net_qty, net_cost, mark, pnl, estimate, paid_funding in rows:
             quantity, cost = Decimal(net_qty), Decimal(net_cost)
             tick = self.config.market(market).tick_size
             positions[market] = Position(
@@ -504,7 +504,7 @@ class Exchange:
                 entry_price=(cost / quantity) if quantity else None,
                 mark=None if mark is None else Decimal(mark),
                 unrealized_pnl=Decimal(pnl),
-                est_liquidation_price=None if liquidation is None else Decimal(repr(liquidation)).quantize(tick),
+                est_liquidation_price=None if estimate is None else Decimal(repr(estimate)).quantize(tick),
                 net_cost=cost,
                 cumulative_funding=Decimal(paid_funding),
             )

@@ -13,7 +13,7 @@ decides the order, with the parameters of ``VenueConfig.liquidation``:
    and the liquidation ends. If it is still progressing when the loops run out, it stays liquidating
    and the next pass goes on.
 4. The backstop takes over when a loop fills nothing or the margin fraction is below
-   ``auto_close_mf_multiplier`` × the account's MMF — that is, when MMR > 1 / ``auto_close_mf_multiplier``
+   ``auto_close_mf_multiplier`` x the account's MMF — that is, when MMR > 1 / ``auto_close_mf_multiplier``
    (MF = equity / exposure and MMF = MM / exposure) — or when net equity is negative.
 5. If afterwards the subaccount is still at or above ``target_mmr`` or bankrupt (net equity < 0), ADL
    closes its remaining positions at the bankruptcy price.
