@@ -129,7 +129,7 @@ impl Engine {
     /// Whether a subaccount is being liquidated.
     #[must_use]
     pub fn is_liquidating(&self, account: AccountId) -> bool {
-        self.liquidating.contains(&account)
+        self.liquidating.binary_search(&account).is_ok()
     }
 
     /// The subaccounts being liquidated, by id.
@@ -725,13 +725,7 @@ impl Engine {
     pub fn settle_liquidation_debts(&mut self, account: AccountId) -> Result<(), ExchangeError> {
         self.check_liquidating(account)?;
         let usdc = self.spec.settlement_asset;
-        for asset in 0..self.spec.assets.len() {
-            self.repay_from_own(account, asset);
-            let owed = self.borrowed_amount(account, asset);
-            if owed > 0 {
-                self.pay_lenders_in_notional(account, asset, owed)?;
-            }
-        }
+        // Negative holdings of other assets first: buying them back may itself borrow or convert.
         for asset in 0..self.spec.assets.len() {
             let slot = self.accounts.asset_slot(account, asset);
             let short = -self.accounts.holding[slot];
@@ -744,6 +738,13 @@ impl Engine {
                 self.venue.conversions[asset] -= short;
                 self.pay(account, cost);
                 self.venue.conversions[usdc] += cost;
+            }
+        }
+        for asset in 0..self.spec.assets.len() {
+            self.repay_from_own(account, asset);
+            let owed = self.borrowed_amount(account, asset);
+            if owed > 0 {
+                self.pay_lenders_in_notional(account, asset, owed)?;
             }
         }
         self.cover_settlement_shortfall(account)

@@ -767,3 +767,112 @@ fn an_open_borrow_lend_limit_stops_new_lends_and_borrows_past_it() {
     engine.borrow(borrower, USDC, usdc(1_000), 0).unwrap();
     assert_eq!(engine.borrowed_amount(borrower, USDC), usdc(1_000));
 }
+
+// ----- liquidation ------------------------------------------------------------------------------
+
+#[test]
+fn adl_closes_a_bankrupt_long_at_the_price_that_leaves_it_exactly_zero() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    let carol = engine.open_account("carol").unwrap();
+    engine.deposit(carol, USDC, usdc(100_000)).unwrap();
+    engine.set_max_leverage(alice, 50).unwrap();
+    // alice buys 1,000 SOL at 100: 600 from bob, 400 from carol.
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 60_000)).unwrap();
+    engine.place_order(carol, SOL_PERP, &limit(Side::Ask, 10_000, 40_000)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 100_000)).unwrap();
+    // At 85 alice has lost 15,000 of her 10,000: equity -5,000.
+    engine.set_mark_price(SOL_PERP, 8_500).unwrap();
+    assert_eq!(engine.liquidatable(), &[alice]);
+    assert_eq!(engine.margin(alice).unwrap().net_equity, usdc(-5_000));
+    assert!(engine.start_liquidation(alice).unwrap());
+    let order = engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 8_500, 1)).unwrap();
+    assert_eq!(order.reject, Some(Reject::Liquidating));
+    assert_eq!(engine.auto_deleverage(alice).unwrap(), 100_000);
+    // The shorts buy back 1,000 SOL for 85,000 + 5,000 = 90,000 USDC (90 a SOL), split 600:400.
+    let margin = engine.margin(alice).unwrap();
+    assert_eq!((margin.net_equity, margin.maintenance_margin), (0, 0));
+    let positions: Vec<Qty> =
+        [alice, bob, carol].iter().map(|&account| engine.accounts.net_qty[account as usize]).collect();
+    assert_eq!(positions, vec![0, 0, 0]);
+    let adl: Vec<(Option<AccountId>, i64, i64)> = engine
+        .events()
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Liquidation(step) if step.stage == LiquidationStage::Adl => {
+                Some((step.counterparty, step.quantity, step.notional))
+            }
+            _ => None,
+        })
+        .collect();
+    // Equal PnL% and leverage ranks by notional / equity: bob's 60,000 short on 1,000,000 equity
+    // against carol's 40,000 on 100,000, so carol (more levered) goes first.
+    assert_eq!(adl, vec![(Some(carol), 40_000, usdc(36_000)), (Some(bob), 60_000, usdc(54_000))]);
+    // Each short gave up 5 a SOL of its gain at the mark (15): bob keeps 6,000, carol 4,000.
+    assert_eq!(engine.margin(bob).unwrap().net_equity, usdc(1_000_000 + 6_000));
+    assert_eq!(engine.margin(carol).unwrap().net_equity, usdc(100_000 + 4_000));
+    assert_balanced(&engine);
+}
+
+#[test]
+fn a_bankrupt_borrowers_lenders_are_paid_in_notional_and_the_rest_is_socialized() {
+    let mut engine = Engine::new(spec(0, 0)).unwrap();
+    let lenders = [engine.open_account("l1").unwrap(), engine.open_account("l2").unwrap()];
+    let borrower = engine.open_account("borrower").unwrap();
+    engine.set_index_price(BTC, usdc(100_000)).unwrap();
+    for (lender, btc) in lenders.into_iter().zip([3, 1]) {
+        engine.deposit(lender, BTC, btc * 100_000_000).unwrap();
+        engine.lend(lender, BTC, btc * 100_000_000).unwrap();
+    }
+    engine.deposit(borrower, USDC, usdc(120_000)).unwrap();
+    engine.borrow(borrower, BTC, 100_000_000, 0).unwrap();
+    engine.withdraw(borrower, BTC, 100_000_000).unwrap();
+    // BTC at 125,000: the borrower owes 125,000 USDC of value and has 120,000.
+    engine.set_index_price(BTC, usdc(125_000)).unwrap();
+    assert_eq!(engine.margin(borrower).unwrap().net_equity, usdc(-5_000));
+    engine.start_liquidation(borrower).unwrap();
+    engine.settle_liquidation_debts(borrower).unwrap();
+    assert_eq!(engine.borrowed_amount(borrower, BTC), 0);
+    assert_eq!(engine.margin(borrower).unwrap().net_equity, 0);
+    // Lenders 3:1 get 120,000 USDC and lose 1 BTC of claims; the other 5,000 is socialized.
+    let paid: Vec<i64> = lenders.iter().map(|&lender| engine.balances(lender).unwrap()[USDC].free).collect();
+    assert_eq!(paid, vec![usdc(90_000), usdc(30_000)]);
+    let lent: Vec<i64> = lenders.iter().map(|&lender| engine.lent_amount(lender, BTC)).collect();
+    assert_eq!(lent, vec![225_000_000, 75_000_000]);
+    let stages: Vec<(LiquidationStage, i64)> = engine
+        .events()
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Liquidation(step) if step.asset == Some(BTC) => Some((step.stage, step.notional)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        vec![(LiquidationStage::LenderPayout, usdc(120_000)), (LiquidationStage::SocializedLoss, usdc(5_000))]
+    );
+    assert_balanced(&engine);
+}
+
+#[test]
+fn a_backstop_provider_takes_what_its_capacity_and_margin_allow_at_the_mark_and_earns_the_fee() {
+    let (mut engine, alice, bob) = perp_engine(0, 0);
+    let provider = engine.open_account("provider").unwrap();
+    engine.deposit(provider, USDC, usdc(3_000)).unwrap();
+    engine.set_max_leverage(alice, 50).unwrap();
+    engine.place_order(bob, SOL_PERP, &limit(Side::Ask, 10_000, 100_000)).unwrap();
+    engine.place_order(alice, SOL_PERP, &limit(Side::Bid, 10_000, 100_000)).unwrap();
+    engine.register_backstop_provider(provider, &[SOL_PERP], usdc(50_000)).unwrap();
+    assert!(engine.register_backstop_provider(provider, &[BTC_USDC], usdc(1)).is_err());
+    assert!(engine.register_backstop_provider(provider, &[SOL_PERP], 0).is_err());
+    engine.set_mark_price(SOL_PERP, 9_200).unwrap();
+    engine.start_liquidation(alice).unwrap();
+    let transferred = engine.liquidate_to_backstop(alice, 1_000_000).unwrap();
+    // At 10x the provider's 3,000 carries 30,000 of notional: 326.08 SOL at 92 (29,999.36 USDC).
+    assert_eq!(transferred, 29_999_360_000);
+    assert_eq!(engine.accounts.net_qty[provider as usize], 32_608);
+    assert_eq!(engine.accounts.net_qty[alice as usize], 100_000 - 32_608);
+    // 1% of the notional moves from alice to the provider.
+    assert_eq!(engine.balances(provider).unwrap()[USDC].free, usdc(3_000) + 299_993_600);
+    assert_eq!(engine.backstop_providers()[0].capacity, usdc(50_000) - 29_999_360_000);
+    assert_balanced(&engine);
+}
