@@ -14,6 +14,7 @@ from crossbook import __version__
 from crossbook.bench import (
     run_accrual_benchmark,
     run_book_benchmark,
+    run_cascade_benchmark,
     run_exchange_benchmark,
     run_margin_benchmark,
 )
@@ -32,6 +33,8 @@ def _bench(arguments: argparse.Namespace) -> int:
     print(run_margin_benchmark(accounts=arguments.accounts, repeats=arguments.repeats).table())
     print()
     print(run_accrual_benchmark(large=arguments.accounts, repeats=arguments.repeats).table())
+    print()
+    print(run_cascade_benchmark(accounts=arguments.cascade_accounts, repeats=arguments.repeats).table())
     return 0
 
 
@@ -56,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         default=1_000_000,
         help="subaccounts in the margin scan and accrual benchmarks (default 1,000,000)",
     )
+    bench.add_argument(
+        "--cascade-accounts",
+        type=int,
+        default=100_000,
+        help="subaccounts in the liquidation cascade benchmark (default 100,000)",
+    )
     bench.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
     bench.set_defaults(run=_bench)
     return parser
@@ -63,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    for name in ("operations", "reference_operations", "orders", "accounts", "repeats"):
+    for name in ("operations", "reference_operations", "orders", "accounts", "cascade_accounts", "repeats"):
         if getattr(arguments, name, 1) < 1:
             print(f"crossbook: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2

@@ -14,9 +14,11 @@ decides the order, with the parameters of ``VenueConfig.liquidation``:
    and the next pass goes on.
 4. The backstop takes over when a loop fills nothing or the margin fraction is below
    ``auto_close_mf_multiplier`` x the account's MMF — that is, when MMR > 1 / ``auto_close_mf_multiplier``
-   (MF = equity / exposure and MMF = MM / exposure) — or when net equity is negative.
-5. If afterwards the subaccount is still at or above ``target_mmr`` or bankrupt (net equity < 0), ADL
-   closes its remaining positions at the bankruptcy price.
+   (MF = equity / exposure and MMF = MM / exposure) — but not for a bankrupt subaccount (net equity
+   < 0): a provider taking it at the mark would leave the deficit to the lenders, so it goes to ADL.
+5. If afterwards the subaccount is still at or above ``target_mmr`` or bankrupt, ADL closes its
+   remaining positions at the bankruptcy price; what a counterparty gives up is capped at its own
+   equity, so ADL leaves nobody below zero.
 6. If it is still at or above ``target_mmr`` or bankrupt (only borrows or debts can be left), its debts
    are settled: borrows repaid from its own assets, the rest written off with the lenders paid in
    notional, shortfalls from the liquidation fund, then socialized. The liquidation ends.
@@ -79,7 +81,8 @@ def liquidate(engine: Any, account: int, waterfall: Waterfall) -> None:
             break
     else:
         return
-    engine.liquidate_to_backstop(account, waterfall.fee_e8)
+    if Decimal(engine.margin(account)["net_equity"]) >= 0:
+        engine.liquidate_to_backstop(account, waterfall.fee_e8)
     if _needs_more(engine.margin(account), waterfall):
         engine.auto_deleverage(account)
     if _needs_more(engine.margin(account), waterfall):

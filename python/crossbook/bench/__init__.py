@@ -9,18 +9,22 @@ from __future__ import annotations
 from crossbook.bench.book import BookBenchmark, run_book_benchmark
 from crossbook.bench.exchange import ExchangeBenchmark, run_exchange_benchmark
 from crossbook.bench.lending import AccrualBenchmark, run_accrual_benchmark
+from crossbook.bench.liquidation import CascadeOutcome, CascadeResult, run_cascade_benchmark
 from crossbook.bench.margin import MarginBenchmark, run_margin_benchmark
 from crossbook.bench.report import Measurement, format_table
 
 __all__ = [
     "AccrualBenchmark",
     "BookBenchmark",
+    "CascadeOutcome",
+    "CascadeResult",
     "ExchangeBenchmark",
     "MarginBenchmark",
     "Measurement",
     "format_table",
     "run_accrual_benchmark",
     "run_book_benchmark",
+    "run_cascade_benchmark",
     "run_exchange_benchmark",
     "run_margin_benchmark",
 ]

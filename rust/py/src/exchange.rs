@@ -679,7 +679,17 @@ impl PyEngine {
             if let Some(asset) = self.engine.asset_index(&name) {
                 index_prices.push((asset, self.engine.parse_index_price(asset, &price).map_err(exchange_error)?));
             } else {
-                let market = self.market(&name)?;
+                let market = self.market(&name).map_err(|_| {
+                    let spec = self.engine.spec();
+                    let assets = spec.assets.iter().map(|asset| asset.symbol.as_str());
+                    let perps = spec.markets.iter().filter(|market| market.kind == MarketKind::Perp);
+                    let known: Vec<&str> = assets.chain(perps.map(|market| market.symbol.as_str())).collect();
+                    UnknownNameError::new_err(format!(
+                        "unknown asset or perp market {name:?}; stress takes index prices of assets or marks \
+                         of perps: {}",
+                        known.join(", ")
+                    ))
+                })?;
                 marks.push((market, self.engine.parse_price(market, &price).map_err(exchange_error)?));
             }
         }

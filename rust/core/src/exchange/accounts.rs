@@ -34,6 +34,9 @@ pub struct Accounts {
     pub borrow_shares: Vec<i64>,
     pub net_qty: Vec<i64>,
     pub net_cost: Vec<i64>,
+    /// Per perp: the cost basis since the position opened, which realizing PnL does not reset (the
+    /// PnL % that ranks ADL counterparties).
+    pub entry_cost: Vec<i64>,
     pub open_bids: Vec<i64>,
     pub open_asks: Vec<i64>,
     /// Per perp: settlement atoms of funding paid (positive) or received (negative), cumulative.
@@ -93,9 +96,14 @@ impl Accounts {
         for column in [&mut self.holding, &mut self.locked, &mut self.lend_shares, &mut self.borrow_shares] {
             column.extend(std::iter::repeat_n(0, self.assets));
         }
-        for column in
-            [&mut self.net_qty, &mut self.net_cost, &mut self.open_bids, &mut self.open_asks, &mut self.funding]
-        {
+        for column in [
+            &mut self.net_qty,
+            &mut self.net_cost,
+            &mut self.entry_cost,
+            &mut self.open_bids,
+            &mut self.open_asks,
+            &mut self.funding,
+        ] {
             column.extend(std::iter::repeat_n(0, self.perps));
         }
         self.max_leverage.push(max_leverage);

@@ -54,6 +54,7 @@ pub(super) fn digest(engine: &Engine) -> u64 {
         &accounts.borrow_shares,
         &accounts.net_qty,
         &accounts.net_cost,
+        &accounts.entry_cost,
         &accounts.open_bids,
         &accounts.open_asks,
         &accounts.funding,

@@ -11,17 +11,22 @@
 //!   lends up to `max_utilization`); else buy *k* on its spot market with free settlement asset;
 //!   else sell `chunk` of its most valuable other collateral on that asset's spot market (no worse
 //!   than index − impact band) and repay with the proceeds. The liquidation fee (`fee_e8` of the
-//!   notional traded, rounded up) goes to the liquidation fund, never more than the net equity left.
+//!   notional traded, rounded up) goes to the liquidation fund, never more than the net equity left
+//!   nor more than three quarters of what the loop gained against the MMR (so every loop lowers the
+//!   MMR, even in a market whose MMF is at or below the fee rate).
 //!   Returns the notional traded or repaid (0: the loop achieved nothing).
 //! - [`Engine::liquidate_to_backstop`] transfers remaining positions, largest maintenance margin
 //!   first, at the mark to the registered backstop providers in registration order: each takes what
 //!   its market list, its remaining capacity (settlement atoms of notional) and its own IMR ≤ 100%
 //!   allow (the largest quantity that fits, by bisection); it receives the liquidation fee.
 //! - [`Engine::auto_deleverage`] closes every remaining position against the opposing positions of
-//!   other subaccounts, ranked by `unrealized PnL / |cost| × notional / net equity` (highest first,
+//!   other subaccounts, ranked by `PnL since entry / |entry cost| × notional / net equity` (highest first,
 //!   then lowest id), at the bankruptcy price: the first position closed absorbs the subaccount's
 //!   whole net equity (positive or negative), so afterwards its equity is zero up to rounding;
-//!   the notional is split across counterparties in proportion to quantity, exactly.
+//!   the notional is split across counterparties in proportion to quantity, exactly, except that
+//!   what a counterparty gives up against the mark is capped at its own net equity (ADL never
+//!   takes anyone below zero); a deficit that leaves stays with the liquidated subaccount for the
+//!   last stage.
 //! - [`Engine::settle_liquidation_debts`] closes the debts left: each borrow of *k* is repaid from
 //!   the subaccount's own *k*; the rest is written off the pool, *k*'s lenders' claims shrink by it
 //!   and they receive its value at the index in the settlement asset, pro rata to their shares —
@@ -155,6 +160,9 @@ impl Engine {
         capacity: i64,
     ) -> Result<(), ExchangeError> {
         self.check_account(account)?;
+        if markets.is_empty() {
+            return Err(ExchangeError::InvalidRequest("a backstop provider needs at least one perpetual market"));
+        }
         for &market in markets {
             self.check_market(market)?;
             if self.perp_of_market[market].is_none() {
@@ -186,7 +194,7 @@ impl Engine {
         let before = self.margin(account)?.mmr;
         let position = self.liquidating.partition_point(|&id| id < account);
         self.liquidating.insert(position, account);
-        self.cancel_all(account, None)?;
+        self.cancel_all_for(account, None, Reject::Liquidating)?;
         self.record(account, LiquidationStage::Trigger, before, |_| {})?;
         Ok(true)
     }
@@ -273,7 +281,7 @@ impl Engine {
         Ok(if net_qty > 0 { mark - equity.div_euclid(per_tick) } else { mark + equity.div_euclid(per_tick) })
     }
 
-    /// Charges the liquidation fee on `notional` (capped at the net equity left) to `account`,
+    /// Charges the liquidation fee on `notional` (capped at `cap` and at the net equity left) to `account`,
     /// crediting `to` (a provider) or the liquidation fund. Returns the fee.
     fn charge_liquidation_fee(
         &mut self,
@@ -281,10 +289,11 @@ impl Engine {
         notional: i64,
         fee_e8: i64,
         to: Option<AccountId>,
+        cap: i64,
     ) -> Result<i64, ExchangeError> {
         let fee = ceil_div(i128::from(notional) * i128::from(fee_e8), FRACTION_ONE);
         let equity = i128::from(self.margin(account)?.net_equity.max(0));
-        let fee = i64::try_from(fee.min(equity)).expect("capped by equity");
+        let fee = i64::try_from(fee.min(equity).min(i128::from(cap.max(0)))).expect("capped by equity");
         if fee > 0 {
             self.pay(account, fee);
             let usdc = self.spec.settlement_asset;
@@ -332,7 +341,8 @@ impl Engine {
     /// Unknown or non-liquidating account, or a margin overflow.
     pub fn liquidate_on_book(&mut self, account: AccountId, chunk_e8: i64, fee_e8: i64) -> Result<i64, ExchangeError> {
         self.check_liquidating(account)?;
-        let before = self.margin(account)?.mmr;
+        let margin_before = self.margin(account)?;
+        let before = margin_before.mmr;
         let Some(&(_, exposure)) = self.exposures(account).first() else { return Ok(0) };
         let (market, asset, quantity, notional) = match exposure {
             Exposure::Position { market, perp, net_qty } => {
@@ -347,7 +357,20 @@ impl Engine {
         if notional == 0 {
             return Ok(0);
         }
-        let fee = if market.is_some() { self.charge_liquidation_fee(account, notional, fee_e8, None)? } else { 0 };
+        let fee = if market.is_some() {
+            // At most three quarters of what the loop gained against the MMR (E' - E x MM' / MM would
+            // keep it level), so every loop that reduces risk also lowers the MMR.
+            let after = self.margin(account)?;
+            let keeps_ratio = i128::from(after.net_equity)
+                - ceil_div(
+                    i128::from(margin_before.net_equity.max(0)) * i128::from(after.maintenance_margin),
+                    i128::from(margin_before.maintenance_margin.max(1)),
+                );
+            let cap = i64::try_from(keeps_ratio.max(0) * 3 / 4).unwrap_or(i64::MAX);
+            self.charge_liquidation_fee(account, notional, fee_e8, None, cap)?
+        } else {
+            0
+        };
         self.record(account, LiquidationStage::OnBook, before, |step| {
             (step.market, step.asset, step.quantity, step.notional, step.fee) =
                 (market, asset, quantity, notional, fee);
@@ -600,7 +623,7 @@ impl Engine {
                 let notional = i64::try_from(i128::from(quantity) * per_lot).expect("within capacity");
                 self.transfer_position(account, provider_account, perp, side, quantity, notional);
                 self.backstops[provider].capacity -= notional;
-                let fee = self.charge_liquidation_fee(account, notional, fee_e8, Some(provider_account))?;
+                let fee = self.charge_liquidation_fee(account, notional, fee_e8, Some(provider_account), i64::MAX)?;
                 transferred += notional;
                 self.record(account, LiquidationStage::Backstop, before, |step| {
                     step.market = Some(market);
@@ -676,8 +699,17 @@ impl Engine {
                 let quantity = available.min(net_qty.abs() - closed);
                 closed += quantity;
                 let through = total * i128::from(closed) / i128::from(net_qty.abs());
-                let notional = i64::try_from(through - allocated).expect("a part of a position's value");
+                let mut notional = through - allocated;
                 allocated = through;
+                // What the counterparty gives up against the mark is capped at its own equity, so ADL
+                // never leaves it below zero; the rest of the deficit stays with the liquidated account.
+                let at_mark = i128::from(quantity) * i128::from(risk.mark) * i128::from(risk.notional_per_tick_lot);
+                let given_up = if net_qty > 0 { notional - at_mark } else { at_mark - notional };
+                let equity = i128::from(self.margin(counterparty)?.net_equity.max(0));
+                if given_up > equity {
+                    notional = if net_qty > 0 { at_mark + equity } else { at_mark - equity };
+                }
+                let notional = i64::try_from(notional).expect("a part of a position's value");
                 self.transfer_position(account, counterparty, perp, side, quantity, notional);
                 self.record(account, LiquidationStage::Adl, before, |step| {
                     step.market = Some(market);
@@ -704,7 +736,7 @@ impl Engine {
             #[allow(clippy::cast_precision_loss)]
             let value = position as f64 * risk.mark as f64 * risk.notional_per_tick_lot as f64;
             #[allow(clippy::cast_precision_loss)]
-            let cost = self.accounts.net_cost[slot] as f64;
+            let cost = self.accounts.entry_cost[slot] as f64;
             let equity = self.margin(other)?.net_equity;
             #[allow(clippy::cast_precision_loss)]
             let score = if equity > 0 && cost != 0.0 {
@@ -790,9 +822,11 @@ impl Engine {
             (step.quantity, step.notional) = (owed, delivered);
         })?;
         if socialized > 0 {
+            // The part of the debt nobody paid for, in the asset (rounded down).
+            let unpaid = i128::from(owed) * i128::from(socialized) / i128::from(worth.max(1));
             self.record(account, LiquidationStage::SocializedLoss, before, |step| {
                 step.asset = Some(asset);
-                step.notional = socialized;
+                (step.quantity, step.notional) = (i64::try_from(unpaid).expect("a part of the debt"), socialized);
             })?;
         }
         Ok(())

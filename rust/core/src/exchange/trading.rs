@@ -363,6 +363,16 @@ impl Engine {
         if let Some(market) = market {
             self.check_market(market)?;
         }
+        self.cancel_all_for(account, market, Reject::Book(BookReason::CancelledByOwner))
+    }
+
+    /// Cancels an account's trigger orders and resting orders (in one market or all) with `reason`.
+    pub(super) fn cancel_all_for(
+        &mut self,
+        account: AccountId,
+        market: Option<usize>,
+        reason: Reject,
+    ) -> Result<usize, ExchangeError> {
         let mut cancelled = self.cancel_triggers_of(account, market);
         let markets = market.map_or(0..self.spec.markets.len(), |market| market..market + 1);
         for market in markets {
@@ -370,7 +380,7 @@ impl Engine {
                 self.orders[market].iter().filter(|(_, meta)| meta.account == account).map(|(&id, _)| id).collect();
             mine.sort_unstable();
             for order_id in mine {
-                self.cancel_resting(market, order_id, Reject::Book(BookReason::CancelledByOwner))?;
+                self.cancel_resting(market, order_id, reason)?;
                 cancelled += 1;
             }
         }
@@ -759,25 +769,12 @@ impl Engine {
         notional: i64,
     ) -> i64 {
         let slot = self.accounts.perp_slot(account, perp);
-        let (position, cost) = (self.accounts.net_qty[slot], self.accounts.net_cost[slot]);
-        let sign = direction(side);
-        let closing = if position * sign < 0 { quantity.min(position.abs()) } else { 0 };
-        let mut realized = 0;
-        let mut new_cost = cost;
-        if closing > 0 {
-            let removed = ceil_div(i128::from(cost) * i128::from(closing), i128::from(position.abs()));
-            let closed_value = i128::from(notional) * i128::from(closing) / i128::from(quantity);
-            // Closing a long sells (receives the value); closing a short buys (pays it).
-            realized = i64::try_from(-i128::from(sign) * closed_value - removed).expect("realized PnL fits");
-            new_cost = i64::try_from(i128::from(cost) - removed).expect("cost fits");
-        }
-        let opening = quantity - closing;
-        if opening > 0 {
-            let opened_value = i128::from(notional) - i128::from(notional) * i128::from(closing) / i128::from(quantity);
-            new_cost += i64::try_from(i128::from(sign) * opened_value).expect("cost fits");
-        }
-        self.accounts.net_qty[slot] = position + sign * quantity;
+        let position = self.accounts.net_qty[slot];
+        let (realized, new_cost) = traded_cost(position, self.accounts.net_cost[slot], side, quantity, notional);
+        let (_, entry_cost) = traded_cost(position, self.accounts.entry_cost[slot], side, quantity, notional);
+        self.accounts.net_qty[slot] = position + direction(side) * quantity;
         self.accounts.net_cost[slot] = new_cost;
+        self.accounts.entry_cost[slot] = entry_cost;
         realized
     }
 
@@ -860,6 +857,28 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A trade of `quantity` lots worth `notional` against a position of `position` lots with cost
+/// basis `cost`: (realized PnL of the part that closed, rounded against the account; the new cost).
+fn traded_cost(position: Qty, cost: i64, side: Side, quantity: Qty, notional: i64) -> (i64, i64) {
+    let sign = direction(side);
+    let closing = if position * sign < 0 { quantity.min(position.abs()) } else { 0 };
+    let mut realized = 0;
+    let mut new_cost = cost;
+    if closing > 0 {
+        let removed = ceil_div(i128::from(cost) * i128::from(closing), i128::from(position.abs()));
+        let closed_value = i128::from(notional) * i128::from(closing) / i128::from(quantity);
+        // Closing a long sells (receives the value); closing a short buys (pays it).
+        realized = i64::try_from(-i128::from(sign) * closed_value - removed).expect("realized PnL fits");
+        new_cost = i64::try_from(i128::from(cost) - removed).expect("cost fits");
+    }
+    let opening = quantity - closing;
+    if opening > 0 {
+        let opened_value = i128::from(notional) - i128::from(notional) * i128::from(closing) / i128::from(quantity);
+        new_cost += i64::try_from(i128::from(sign) * opened_value).expect("cost fits");
+    }
+    (realized, new_cost)
 }
 
 pub(super) fn ceil_div(numerator: i128, denominator: i128) -> i128 {
