@@ -882,3 +882,33 @@ def test_each_on_book_chunk_lowers_the_mmr(market: str, price: str, quantity: st
     state = ex.liquidation_state(trader)
     assert not state.liquidating and state.mmr < 0.9
     assert_sound(ex, {"mm": mm, "trader": trader})
+
+
+def test_a_borrow_is_repaid_by_selling_collateral_on_the_spot_book() -> None:
+    """SPEC §9 step 2 for a borrow: the loop sells a chunk of the collateral on its spot book (no worse than
+    the index less the impact band) and repays the borrow with the proceeds."""
+    ex = cb.Exchange(zero_fee_config())
+    lender, trader, mm = (ex.open_account(name) for name in ("lender", "trader", "mm"))
+    ex.deposit(lender, "USDC", "100000")  # auto-lent: the pool's cash
+    ex.deposit(mm, "USDC", "100000")
+    ex.set_index_price("SOL", "100")
+    ex.deposit(trader, "SOL", "100")
+    ex.set_auto_lend(trader, False)
+    ex.borrow(trader, "USDC", "8000")
+    ex.withdraw(trader, "USDC", "8000")
+    ex.place_order(mm, "SOL_USDC", "Bid", quantity="100", price="89")
+    ex.events()
+    # SOL at 89.6: collateral 100 x 89.6 x 0.9 = 8,064, equity about 64 against a borrow MM of about 96.
+    ex.set_index_price("SOL", "89.6")
+    events = ex.events()
+    (on_book,) = stages(events, "on_book")
+    assert (on_book["market"], on_book["asset"]) == ("SOL_USDC", "USDC")
+    assert D(on_book["notional"]) == D("890")  # 10 SOL (10%) sold at the bid of 89
+    assert D(on_book["mmr_after"]) < D("0.9") < D(on_book["mmr_before"])
+    assert ex.balances(trader)["SOL"].free == D("90")
+    # 8,000 plus the entry fee of its first hour (a cent at most), less the 890 repaid, plus the 1%
+    # liquidation fee of 8.90, which the settlement chain borrows (the trader holds no free USDC).
+    assert D("7118.90") < ex.balances(trader)["USDC"].borrowed < D("7118.91")
+    assert ex.audit()["USDC"].liquidation_fund == D("8.9")
+    assert not ex.liquidation_state(trader).liquidating
+    assert all(audit.balanced for audit in ex.audit().values())
