@@ -372,19 +372,29 @@ class World:
 # ----- the properties --------------------------------------------------------------------------------
 
 # A lender of an asset whose written-off borrow was paid out in full may lose this many atoms of it to the
-# rounding of the pro-rata payout (claims shrink rounded up, payouts rounded down: SPEC §1, toward the venue).
-LENDER_ROUNDING_ATOMS = 3
+# rounding of the pro-rata payout, all toward the venue (SPEC §1): the pool's total claim is floored (1), the
+# lowered lend index is floored (< 1 for any holding below 10**18 shares), the lender's claim is floored
+# (1), and its share of the payout is floored (1).
+LENDER_ROUNDING_ATOMS = 4
+# A subaccount whose debt is socialized must have nothing left (SPEC §9.5): its net equity after the step
+# may not exceed this (USDC).
+NOTHING_LEFT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class Violation:
-    kind: str  # negative_equity, unbalanced, deposits_changed, bystander_loss
+    kind: str  # negative_equity, unbalanced, deposits_changed, bystander_loss, socialized_with_equity
     step: tuple[str, str, Decimal | int]
     detail: Any
 
 
+def liquidation_steps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events worth showing in a failure: liquidation stages and what moved balances."""
+    return [item for item in events if item["kind"] in {"Liquidation", "Fill", "Conversion", "Borrow"}]
+
+
 def solvency_and_conservation(
-    world: World, deposits: dict[str, tuple[Decimal, Decimal]], label: Any
+    world: World, deposits: dict[str, tuple[Decimal, Decimal]], label: Any, events: list[dict[str, Any]]
 ) -> list[Violation]:
     """(a) and (b) of the module docs."""
     ex = world.ex
@@ -392,12 +402,23 @@ def solvency_and_conservation(
     for sub in world.everyone:
         margin = ex.margin(sub)
         if margin.net_equity < 0:
-            found.append(Violation("negative_equity", label, (sub, margin, ex.positions(sub))))
+            found.append(Violation("negative_equity", label, (sub, margin, liquidation_steps(events))))
     for asset, line in ex.audit().items():
         if not line.balanced:
             found.append(Violation("unbalanced", label, (asset, line)))
         if (line.deposits, line.withdrawals) != deposits[asset]:
             found.append(Violation("deposits_changed", label, (asset, line)))
+    return found
+
+
+def socialized_only_when_nothing_is_left(world: World, label: Any, events: list[dict[str, Any]]) -> list[Violation]:
+    """(e) of the module docs: a loss is socialized only once the liquidated subaccount has nothing left."""
+    found = []
+    for sub in sorted({item["account"] for item in events if item.get("stage") == "socialized_loss"}):
+        margin = world.ex.margin(sub)
+        if margin.net_equity > NOTHING_LEFT:
+            detail = (sub, margin, world.ex.balances(sub), liquidation_steps(events))
+            found.append(Violation("socialized_with_equity", label, detail))
     return found
 
 
@@ -433,7 +454,7 @@ def run_path(world: World, record: Callable[[str], object] = event) -> list[Viol
     """Runs the scenario's path, checking (a)-(c) after every exchange call; returns the violations."""
     ex = world.ex
     deposits = {asset: (line.deposits, line.withdrawals) for asset, line in ex.audit().items()}
-    found = solvency_and_conservation(world, deposits, ("setup", "", 0))
+    found = solvency_and_conservation(world, deposits, ("setup", "", 0), [])
     for step in world.scenario.path:
         for label in world.commands(step):
             kind, name, value = label
@@ -451,7 +472,8 @@ def run_path(world: World, record: Callable[[str], object] = event) -> list[Viol
             for item in events:
                 if item["kind"] == "Liquidation":
                     record(f"stage {item['stage']}")
-            found += solvency_and_conservation(world, deposits, label)
+            found += solvency_and_conservation(world, deposits, label, events)
+            found += socialized_only_when_nothing_is_left(world, label, events)
             allowed = allowances(world, events, lent_before)
             for sub, floor in floors.items():
                 allowance = allowed.get(sub, Decimal(0))
