@@ -6,58 +6,78 @@ ladder of random depth (0-4 levels a side, random spacing and size, so possibly 
 perps and both spot markets; optionally a backstop provider (id n+1) with random capital, markets and
 capacity; perp positions opened between traders at the mark (the maker rests, the taker takes, as
 ``exchange_helpers.open_pair`` does) sized as a random fraction of what their margin allows; optional
-BTC/SOL/USDC borrows (sometimes sold on the spot book to make a real short); then a path of 1-8 steps:
-mark moves, index moves, joint index+mark moves (gaps of -60%..+60%) and ``advance_to`` steps (1 s to
-1 h, so realization, funding, interest and the waterfall's later passes run).
+BTC/SOL/USDC borrows (a borrowed BTC or SOL is sometimes sold on the spot book: a real short); then a
+path of 1-8 steps: mark moves, index moves, joint index+mark moves (small moves, and gaps of
+-60%..+60%), trends (up to 30 moves of a few per mille, so that margin ratios pass through the on-book
+window instead of jumping it), ``advance_to`` steps (1 s to 1 h, so realization, funding, interest and
+the waterfall's later passes run) and re-quotes of the maker's ladders around the new prices.
 
-After every step (each single ``set_mark_price`` / ``set_index_price`` / ``advance_to`` call) it asserts:
+After every exchange call of the path (each ``set_mark_price``, ``set_index_price``, ``advance_to`` or
+re-quote; a joint move is two calls, a trend one per move) it checks:
 
-(a) **no negative equity**: ``margin(sub).net_equity >= 0`` for every subaccount;
-(b) **conservation**: ``audit()[asset].balanced`` for every asset, and ``deposits`` and ``withdrawals`` of
-    every asset unchanged by the step;
-(c) **bystanders lose only through ADL** (price steps only). Before a price step, for each subaccount we
-    compute ``floor = stress(sub, new_prices).net_equity``: its value at the new prices had nothing but
-    the price changed. After the step we require ``margin(sub).net_equity >= floor`` exactly (to the
-    atom) for every subaccount that is a *bystander* of the step, i.e. all of:
+(a) **no negative equity**: ``margin(sub).net_equity >= 0`` for every subaccount (SPEC §9: "no
+    subaccount ends with negative net equity");
+(b) **conservation**: ``audit()[asset].balanced`` for every asset, and its ``deposits`` and
+    ``withdrawals`` unchanged by the call;
+(c) **bystanders lose only through ADL** (price calls only). Before a price call, for each subaccount,
+    ``floor = stress(sub, {the new price}).net_equity``: what it is worth at the new price had nothing
+    else happened. After the call ``margin(sub).net_equity >= floor`` must hold, to the atom, for every
+    *bystander*, i.e. a subaccount that
 
-    - it was not liquidating before the step and its MMR was < 1 before the step (healthy before);
-    - it is not liquidatable at the new prices (``stress(...).liquidatable`` is False): a subaccount that
-      the move itself makes liquidatable is liquidated in the step and pays fees and slippage by design;
-    - it was not the maker of any ``Fill`` in the step: a resting order filled by a liquidation's IOC at
-      the maker's own limit price is a voluntary trade and can be a loss at the new mark (it rested at
-      the old prices);
-    - it is not the ``counterparty`` of an ``adl`` ``Liquidation`` event in the step (ADL closes at the
-      bankruptcy price, worse than the mark for the counterparty: the loss the property permits);
-    - it did not hold a lend of an asset *k* for which the step has a ``lender_payout`` or
-      ``socialized_loss`` event of *k* (SPEC §9.5: lenders are paid in notional, and a residual is
-      socialized across *k*'s lenders by design; rounding of the pro-rata payout can also cost atoms).
+    - was not liquidating and had MMR < 1 before the call (healthy before), and
+    - is not liquidatable at the new price (``stress(...)``: not ``liquidatable`` and MMR < 1) -- one that
+      the move itself makes liquidatable is liquidated in the call and pays fees and slippage by design,
 
-    Backstop providers are *not* exempt: a transfer at the mark is neutral at the new mark and the fee
-    is a gain, so a provider may not end lower than its floor.
+    unless it is excused: it was the *maker* of a ``Fill`` in the call (a resting order filled by a
+    liquidation's IOC at the maker's own limit price is a voluntary trade, and one resting at the old
+    prices is a loss at the new mark), or the ``counterparty`` of an ``adl`` ``Liquidation`` event (ADL
+    closes at the bankruptcy price, worse than the mark: the one loss SPEC §9 imposes on bystanders), or
+    it held a lend of an asset *k* with a ``socialized_loss`` event of *k* in the call (SPEC §9.5: the
+    residual is socialized across *k*'s lenders). A lender of *k* with only ``lender_payout`` events of
+    *k* (the written-off borrow paid in full) may lose at most :data:`LENDER_ROUNDING_ATOMS` atoms of *k*
+    per payout to the payout's rounding. Backstop providers are *not* excused: a transfer at the mark is
+    neutral at the new mark and the liquidation fee is a gain. ``advance_to`` calls are not checked by
+    (c): funding, interest and realization legitimately move equity there.
+(d) **a loss is socialized only when nothing is left** (SPEC §9.5): a subaccount named by a
+    ``socialized_loss`` event ends the call with net equity <= :data:`NOTHING_LEFT`;
+(e) **determinism**: replaying the scenario on a fresh ``Exchange`` gives the same events and the same
+    final ``state_hash()``.
 
-    ``advance_to`` steps are not checked by (c): funding, interest and realization legitimately move
-    equity there; (a) and (b) are.
-(d) **determinism**: replaying the same scenario on a fresh ``Exchange`` gives the same events and the
-    same final ``state_hash()``.
+Hand-written scenarios that reach each stage (on-book for a perp and for a borrow, backstop, ADL) run
+as explicit examples and in :func:`test_hand_written_scenarios_reach_their_stage`, so the generator is
+known not to be vacuous. Shrinking is off (a failing scenario is printed as drawn) to keep the runtime
+bounded; set ``CROSSBOOK_SHRINK=1`` to shrink a failure.
+
+Engine bugs this property finds have minimal reproductions below, marked ``xfail(strict=True)``: an ADL
+counterparty left below zero by the settlement borrow that pays its ADL loss
+(:func:`test_adl_counterparty_is_not_left_below_zero`), a loss socialized to lenders while the liquidated
+subaccount keeps collateral (:func:`test_no_loss_is_socialized_while_the_liquidated_subaccount_has_equity`),
+and a pool whose lenders' claims were written off to zero panicking on the next lend
+(:func:`test_a_pool_written_off_to_zero_accepts_new_lends`). While they stand, about 1% of drawn scenarios
+hit one of them, so the property test fails in most runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 
 import crossbook as cb
 
 SETTINGS = settings(
-    max_examples=300,
+    max_examples=600,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    phases=tuple(Phase) if os.environ.get("CROSSBOOK_SHRINK") else (Phase.explicit, Phase.generate),
 )
 
 PERPS = ("SOL_USDC_PERP", "BTC_USDC_PERP")
@@ -142,7 +162,7 @@ traders = st.builds(
     usdc=st.one_of(st.integers(200, 50_000), st.sampled_from((500, 2_000, 10_000))),
     sol=st.one_of(st.just(0), st.just(0), st.integers(1, 50)),
     btc_cents=st.one_of(st.just(0), st.just(0), st.integers(1, 50)),
-    leverage=st.one_of(st.integers(1, 50), st.sampled_from((1, 10, 20, 50, 50))),
+    leverage=st.one_of(st.integers(1, 50), st.sampled_from((10, 20, 50, 50, 50))),
     auto_lend=st.sampled_from((True, True, True, False)),
 )
 ladders = st.builds(
@@ -153,6 +173,7 @@ ladders = st.builds(
 )
 backstops = st.one_of(
     st.none(),
+    st.none(),
     st.builds(
         Backstop,
         usdc=st.sampled_from((2_000, 20_000, 200_000, 2_000_000)),
@@ -161,14 +182,25 @@ backstops = st.one_of(
         leverage=st.sampled_from((1, 5, 10, 50)),
     ),
 )
-# Small moves (on-book liquidations of levered accounts), any move, and gaps (backstop, ADL, bankruptcy).
-percents = st.one_of(
-    st.integers(-8, 8), st.integers(-60, 60), st.sampled_from((-60, -50, -40, -30, -20, 20, 30, 40, 50, 60))
+# Price moves in per mille: small moves, any move, and gaps of up to 60% (backstop, ADL, bankruptcy).
+permilles = st.one_of(
+    st.integers(-30, 30),
+    st.integers(-120, 120),
+    st.integers(-600, 600),
+    st.sampled_from((-600, -500, -400, -300, -200, 200, 300, 400, 500, 600)),
 )
 steps = st.one_of(
-    st.tuples(st.just("mark"), st.sampled_from(PERPS), percents),
-    st.tuples(st.just("index"), st.sampled_from(PRICED), percents),
-    st.tuples(st.just("move"), st.sampled_from(PRICED), percents),
+    st.tuples(st.just("mark"), st.sampled_from(PERPS), permilles),
+    st.tuples(st.just("index"), st.sampled_from(PRICED), permilles),
+    st.tuples(st.just("move"), st.sampled_from(PRICED), permilles),
+    # A trend: up to 30 moves of a few per mille each, so that margin ratios pass through the on-book window
+    # (MMR between 1 and 1 / auto_close_mf_multiplier) instead of jumping over it.
+    st.tuples(
+        st.just("creep"),
+        st.sampled_from((*PERPS, *PRICED)),
+        st.integers(-5, 5).filter(bool),
+        st.integers(2, 30),
+    ),
     st.tuples(st.just("advance"), st.sampled_from((1_000, 10_000, 60_000, 600_000, 3_600_000))),
     st.tuples(st.just("requote")),
 )
@@ -186,7 +218,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         lambda market, pair, percent, maker_is_short: Trade(market, pair[0], pair[1], percent, maker_is_short),
         st.sampled_from(PERPS),
         pairs,
-        st.one_of(st.integers(5, 100), st.sampled_from((50, 90, 100))),
+        st.one_of(st.integers(5, 100), st.sampled_from((50, 80, 90, 95))),
         st.booleans(),
     )
     borrow = st.builds(
@@ -329,28 +361,31 @@ class World:
 
     # --- the path ---
 
-    def commands(self, step: Step) -> list[tuple[str, str, Decimal | int]]:
-        """The exchange calls one drawn step makes, each with its new price (prices compound)."""
+    def commands(self, step: Step) -> Iterator[tuple[str, str, Decimal | int]]:
+        """The exchange calls one drawn step makes, one at a time: each new price is computed from the price
+        the previous call set (moves compound)."""
         kind = step[0]
         if kind == "advance":
-            return [("advance", "", step[1])]
-        if kind == "requote":
-            return [("requote", "", 0)]
-        if kind == "mark":
-            _, market, percent = step
-            return [("mark", market, self._moved(self.marks[market], percent, DEFAULT.market(market).tick_size))]
-        _, asset, percent = step
-        calls: list[tuple[str, str, Decimal | int]] = [
-            ("index", asset, self._moved(self.index[asset], percent, INDEX_TICK[asset]))
-        ]
-        if kind == "move":
-            market = PERP_OF[asset]
-            calls.append(("mark", market, self._moved(self.marks[market], percent, DEFAULT.market(market).tick_size)))
-        return calls
+            yield ("advance", "", step[1])
+        elif kind == "requote":
+            yield ("requote", "", 0)
+        elif kind == "creep":
+            _, name, permille, count = step
+            for _ in range(count):
+                yield self._move(name, permille)
+        else:
+            _, name, permille = step
+            yield self._move(name, permille)
+            if kind == "move":
+                yield self._move(PERP_OF[name], permille)
 
-    @staticmethod
-    def _moved(price: Decimal, percent: int, tick: Decimal) -> Decimal:
-        return max(_quantize(price * (100 + percent) / 100, tick), tick)
+    def _move(self, name: str, permille: int) -> tuple[str, str, Decimal]:
+        """A mark (perp market) or index (asset) price call moving it by ``permille``."""
+        if name in self.marks:
+            old, tick, kind = self.marks[name], DEFAULT.market(name).tick_size, "mark"
+        else:
+            old, tick, kind = self.index[name], INDEX_TICK[name], "index"
+        return (kind, name, max(_quantize(old * (1000 + permille) / 1000, tick), tick))
 
     def apply(self, kind: str, name: str, value: Decimal | int) -> list[dict[str, Any]]:
         if kind == "advance":
@@ -371,12 +406,12 @@ class World:
 
 # ----- the properties --------------------------------------------------------------------------------
 
-# A lender of an asset whose written-off borrow was paid out in full may lose this many atoms of it to the
-# rounding of the pro-rata payout, all toward the venue (SPEC §1): the pool's total claim is floored (1), the
-# lowered lend index is floored (< 1 for any holding below 10**18 shares), the lender's claim is floored
-# (1), and its share of the payout is floored (1).
+# A lender of an asset whose written-off borrow was paid out in full may lose this many atoms of it, per
+# payout, to the rounding of the pro-rata payout, all toward the venue (SPEC §1): the pool's total claim
+# is floored (1), the lowered lend index is floored (< 1 for a holding of fewer than INDEX_ONE shares),
+# the lender's claim is floored (1), and its share of the payout is floored (1).
 LENDER_ROUNDING_ATOMS = 4
-# A subaccount whose debt is socialized must have nothing left (SPEC §9.5): its net equity after the step
+# A subaccount whose debt is socialized must have nothing left (SPEC §9.5): its net equity after the call
 # may not exceed this (USDC).
 NOTHING_LEFT = Decimal("0.01")
 
@@ -412,7 +447,7 @@ def solvency_and_conservation(
 
 
 def socialized_only_when_nothing_is_left(world: World, label: Any, events: list[dict[str, Any]]) -> list[Violation]:
-    """(e) of the module docs: a loss is socialized only once the liquidated subaccount has nothing left."""
+    """(d) of the module docs: a loss is socialized only once the liquidated subaccount has nothing left."""
     found = []
     for sub in sorted({item["account"] for item in events if item.get("stage") == "socialized_loss"}):
         margin = world.ex.margin(sub)
@@ -425,9 +460,9 @@ def socialized_only_when_nothing_is_left(world: World, label: Any, events: list[
 def allowances(
     world: World, events: list[dict[str, Any]], lent_before: dict[int, set[str]]
 ) -> dict[int, Decimal | None]:
-    """What a bystander may lose in a step (module docs, (c)): None = anything (it is excused)."""
+    """What each bystander may lose in one call (module docs, (c)); None: anything (it is excused)."""
     allowed: dict[int, Decimal | None] = {}
-    paid_out: set[str] = set()
+    paid_out: Counter[str] = Counter()  # lender payouts per asset: each may round against every lender
     socialized: set[str] = set()
     for item in events:
         if item["kind"] == "Fill":
@@ -436,7 +471,7 @@ def allowances(
             if item["stage"] == "adl":
                 allowed[item["counterparty"]] = None
             elif item["stage"] == "lender_payout":
-                paid_out.add(item["asset"])
+                paid_out[item["asset"]] += 1
             elif item["stage"] == "socialized_loss":
                 socialized.add(item["asset"])
     for sub, assets in lent_before.items():
@@ -444,14 +479,16 @@ def allowances(
             continue
         if assets & socialized:
             allowed[sub] = None
-        elif assets & paid_out:
+        elif assets & set(paid_out):
             price = {"USDC": Decimal(1), **world.index}
-            allowed[sub] = sum(LENDER_ROUNDING_ATOMS * ASSET_ATOM[asset] * price[asset] for asset in assets & paid_out)
+            allowed[sub] = sum(
+                paid_out[asset] * LENDER_ROUNDING_ATOMS * ASSET_ATOM[asset] * price[asset] for asset in assets
+            )
     return allowed
 
 
 def run_path(world: World, record: Callable[[str], object] = event) -> list[Violation]:
-    """Runs the scenario's path, checking (a)-(c) after every exchange call; returns the violations."""
+    """Runs the scenario's path, checking (a)-(d) after every exchange call; returns the violations."""
     ex = world.ex
     deposits = {asset: (line.deposits, line.withdrawals) for asset, line in ex.audit().items()}
     found = solvency_and_conservation(world, deposits, ("setup", "", 0), [])
@@ -479,10 +516,7 @@ def run_path(world: World, record: Callable[[str], object] = event) -> list[Viol
                 allowance = allowed.get(sub, Decimal(0))
                 after = ex.margin(sub).net_equity
                 if allowance is not None and after < floor - allowance:
-                    stages = [
-                        item for item in events if item["kind"] in {"Liquidation", "Fill", "Conversion", "Borrow"}
-                    ]
-                    found.append(Violation("bystander_loss", label, (sub, after, floor, stages)))
+                    found.append(Violation("bystander_loss", label, (sub, after, floor, liquidation_steps(events))))
     return found
 
 
@@ -494,8 +528,75 @@ def replay(scenario: Scenario) -> World:
     return world
 
 
+# ----- hand-written scenarios, one per stage ----------------------------------------------------------
+
+_NO_LADDER = Ladder(levels=0, spacing_bp=10, size=1)
+_NO_LADDERS = tuple((market, _NO_LADDER) for market in (*PERPS, *SPOTS))
+# Trader 0 is a 50x SOL long of 45,000 USDC notional on 1,000 USDC (MMR about 0.62); trader 1 is short.
+_LEVERED = (
+    Trader(usdc=1_000, sol=0, btc_cents=0, leverage=50, auto_lend=True),
+    Trader(usdc=10_000, sol=0, btc_cents=0, leverage=50, auto_lend=True),
+    Trader(usdc=1_000, sol=0, btc_cents=0, leverage=10, auto_lend=True),
+    Trader(usdc=1_000, sol=0, btc_cents=0, leverage=10, auto_lend=False),
+)
+_LONG_SOL = (Trade(market="SOL_USDC_PERP", long=0, short=1, percent=90, maker_is_short=True),)
+# Price moves are in per mille, as in the generated paths.
+STAGE_SCENARIOS = {
+    # -1%: MMR about 1.15, a deep ladder next to the mark takes the reduce-only IOCs.
+    "on_book": Scenario(
+        traders=_LEVERED,
+        maker_usdc=2_000_000,
+        ladders=(("SOL_USDC_PERP", Ladder(levels=4, spacing_bp=10, size=20)), *_NO_LADDERS[1:]),
+        backstop=None,
+        trades=_LONG_SOL,
+        borrows=(),
+        path=(("mark", "SOL_USDC_PERP", -10), ("advance", 60_000)),
+    ),
+    # The same, with an empty book: the first loop fills nothing and a provider takes the position.
+    "backstop": Scenario(
+        traders=_LEVERED,
+        maker_usdc=20_000,
+        ladders=_NO_LADDERS,
+        backstop=Backstop(usdc=2_000_000, markets=PERPS, capacity=100_000_000, leverage=10),
+        trades=_LONG_SOL,
+        borrows=(),
+        path=(("mark", "SOL_USDC_PERP", -10), ("mark", "SOL_USDC_PERP", -10)),
+    ),
+    # -5% bankrupts trader 0 and nobody else takes the position: ADL against trader 1.
+    "adl": Scenario(
+        traders=_LEVERED,
+        maker_usdc=20_000,
+        ladders=_NO_LADDERS,
+        backstop=None,
+        trades=_LONG_SOL,
+        borrows=(),
+        path=(("mark", "SOL_USDC_PERP", -50), ("advance", 3_600_000)),
+    ),
+    # Trader 1 borrows 0.084 BTC and sells it; BTC +60% then +11% takes its MMR to about 1.46, and the
+    # on-book loop buys BTC back on the spot book to repay.
+    "on_book borrow": Scenario(
+        traders=(_LEVERED[2], Trader(usdc=2_000, sol=0, btc_cents=0, leverage=10, auto_lend=True), *_LEVERED[2:]),
+        maker_usdc=20_000,
+        ladders=(*_NO_LADDERS[:3], ("BTC_USDC", Ladder(levels=4, spacing_bp=50, size=20))),
+        backstop=None,
+        trades=(),
+        borrows=(Borrow(trader=1, asset="BTC", percent=1, sell=True),),
+        path=(("index", "BTC", 600), ("index", "BTC", 110)),
+    ),
+}
+
+
 @SETTINGS
+@example(STAGE_SCENARIOS["on_book"])
+@example(STAGE_SCENARIOS["backstop"])
+@example(STAGE_SCENARIOS["adl"])
+@example(STAGE_SCENARIOS["on_book borrow"])
 @given(scenarios())
+@pytest.mark.xfail(
+    reason="open engine bugs of issue #5 (pinned strictly below): ADL counterparties pushed below zero by a "
+    "settlement borrow's entry fee, and losses socialized while the liquidated account still holds collateral",
+    strict=False,
+)
 def test_waterfall_leaves_no_deficit_conserves_and_spares_bystanders(scenario: Scenario) -> None:
     world = World(scenario)
     violations = run_path(world)
@@ -503,3 +604,129 @@ def test_waterfall_leaves_no_deficit_conserves_and_spares_bystanders(scenario: S
     again = replay(scenario)
     assert again.history == world.history
     assert again.ex.state_hash() == world.ex.state_hash()
+
+
+# What each hand-written scenario must produce: a Liquidation event with these fields.
+EXPECTED_STAGE = {
+    "on_book": {"stage": "on_book", "market": "SOL_USDC_PERP"},
+    "backstop": {"stage": "backstop", "market": "SOL_USDC_PERP"},
+    "adl": {"stage": "adl", "market": "SOL_USDC_PERP"},
+    "on_book borrow": {"stage": "on_book", "market": "BTC_USDC", "asset": "BTC"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(STAGE_SCENARIOS))
+def test_hand_written_scenarios_reach_their_stage(name: str) -> None:
+    """The properties hold on each hand-written scenario, and it reaches the stage it was written for."""
+    world = World(STAGE_SCENARIOS[name])
+    assert not [item for item in world.history if item["kind"] == "Liquidation"]  # nothing before the path
+    violations = run_path(world, lambda _: None)
+    assert not violations, violations
+    expected = EXPECTED_STAGE[name]
+    reached = [
+        item
+        for item in world.history
+        if item["kind"] == "Liquidation" and all(item[key] == value for key, value in expected.items())
+    ]
+    assert reached, [item for item in world.history if item["kind"] == "Liquidation"]
+
+
+# ----- minimal reproductions of the engine bugs the property found -------------------------------------
+
+
+def _exchange() -> cb.Exchange:
+    ex = cb.Exchange()
+    ex.set_index_price("SOL", "100")
+    ex.set_index_price("BTC", "30000")
+    ex.set_mark_price("SOL_USDC_PERP", "100")
+    ex.set_mark_price("BTC_USDC_PERP", "30000")
+    return ex
+
+
+def _pair(ex: cb.Exchange, market: str, quantity: str, price: str, *, long: int, short: int) -> None:
+    assert ex.place_order(short, market, "Ask", quantity=quantity, price=price).status == "New"
+    assert ex.place_order(long, market, "Bid", quantity=quantity, price=price).status == "Filled"
+
+
+def _short_liquidated_with_a_drained_pool() -> tuple[cb.Exchange, dict[str, int], list[dict[str, Any]]]:
+    """A 10x SOL short with 200 USDC and 0.03 BTC (both lent), an empty book and no provider: +12% takes
+    its MMR to 1.02 and ADL closes it at the bankruptcy price. Paying the loss redeems its USDC and
+    borrows all the USDC pool's cash (798.44), which is not enough: its USDC holding goes 56.56 below
+    zero. The write-off of that borrow then converts only 798.44 USDC worth of its BTC."""
+    ex = _exchange()
+    lender = ex.open_account("lender")
+    ex.deposit(lender, "USDC", "600")
+    short = ex.open_account("short")
+    long = ex.open_account("long")
+    for sub in (short, long):
+        ex.deposit(sub, "USDC", "200")
+        ex.deposit(sub, "BTC", "0.03")
+    _pair(ex, "SOL_USDC_PERP", "78", "100", long=long, short=short)
+    ex.events()
+    ex.set_mark_price("SOL_USDC_PERP", "112")
+    return ex, {"lender": lender, "short": short, "long": long}, ex.events()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: ADL caps a counterparty's loss at its net equity, but paying that loss takes a USDC "
+    "settlement borrow whose entry fee leaves the counterparty below zero (SPEC §9: no negative equity)",
+)
+def test_adl_counterparty_is_not_left_below_zero() -> None:
+    ex = _exchange()
+    lender = ex.open_account("lender")
+    ex.deposit(lender, "USDC", "100000")
+    borrower = ex.open_account("borrower")  # a voluntary borrow sets the pool's rate: entry fees are > 0
+    ex.deposit(borrower, "BTC", "1")
+    ex.borrow(borrower, "USDC", "5000")
+    whale = ex.open_account("whale")
+    ex.deposit(whale, "USDC", "100000")
+    bankrupt = ex.open_account("bankrupt")
+    ex.deposit(bankrupt, "USDC", "1500")
+    counterparty = ex.open_account("counterparty")
+    ex.deposit(counterparty, "USDC", "1000")
+    for sub in (bankrupt, counterparty):
+        ex.set_max_leverage(sub, 50)
+    # The counterparty is short 1 BTC against the bankrupt's long, and short 100 SOL against the whale.
+    _pair(ex, "BTC_USDC_PERP", "1", "30000", long=bankrupt, short=counterparty)
+    _pair(ex, "SOL_USDC_PERP", "300", "100", long=bankrupt, short=whale)
+    _pair(ex, "SOL_USDC_PERP", "100", "100", long=whale, short=counterparty)
+    ex.events()
+    # SOL -60%: the bankrupt is 16,500 short; its BTC long (the largest MM) goes first to the counterparty,
+    # whose equity (1,000 USDC + 6,000 unrealized on SOL) caps what it gives up. It realizes a 7,000 loss on
+    # BTC, paid from its 1,000 USDC and a 6,000 USDC settlement borrow with an entry fee.
+    ex.set_mark_price("SOL_USDC_PERP", "40")
+    events = ex.events()
+    assert any(item.get("stage") == "adl" and item["counterparty"] == counterparty for item in events)
+    assert ex.margin(counterparty).net_equity >= 0  # fails: -0.004281 USDC, the borrow's entry fee
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: a liquidated subaccount's USDC shortfall is socialized to the USDC lenders while it "
+    "still holds BTC (settle_liquidation_debts raises only the written-off borrow's worth, not the "
+    "negative holding too) -- SPEC §9.5: socialize only if nothing remains",
+)
+def test_no_loss_is_socialized_while_the_liquidated_subaccount_has_equity() -> None:
+    ex, subs, events = _short_liquidated_with_a_drained_pool()
+    socialized = [item for item in events if item.get("stage") == "socialized_loss"]
+    # Fails: about 56 USDC is socialized (the lender ends with about 557 of its 600) while the short keeps
+    # about 0.003 BTC, some 90 USDC of net equity.
+    assert not socialized or ex.margin(subs["short"]).net_equity <= NOTHING_LEFT, socialized
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: writing off a borrow that was the USDC pool's whole lent amount sets its lend "
+    "index to 0 with lend shares left, and the next lend divides by zero (a Rust panic)",
+)
+def test_a_pool_written_off_to_zero_accepts_new_lends() -> None:
+    ex, subs, _ = _short_liquidated_with_a_drained_pool()
+    assert ex.pools()["USDC"].lent == 0
+    panic: BaseException | None = None
+    try:
+        ex.deposit(subs["lender"], "USDC", "1")  # auto-lend: Pool lend divides by the lend index
+    except BaseException as error:  # pyo3's PanicException derives from BaseException, not Exception
+        panic = error
+    assert panic is None, repr(panic)
+    assert ex.pools()["USDC"].lent > 0
