@@ -569,16 +569,10 @@ impl Engine {
             Side::Bid => Side::Ask,
             Side::Ask => Side::Bid,
         };
-        let usdc = self.spec.settlement_asset;
         for (account, side) in [(from, side_of_from), (to, to_side)] {
             let realized = self.move_position(account, perp, side, quantity, notional);
             self.venue.pnl_clearing -= realized;
-            if realized >= 0 {
-                let slot = self.accounts.asset_slot(account, usdc);
-                self.accounts.holding[slot] += realized;
-            } else {
-                self.pay(account, -realized);
-            }
+            self.credit_or_pay(account, realized);
         }
     }
 

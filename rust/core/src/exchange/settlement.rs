@@ -48,6 +48,17 @@ impl Engine {
         self.accounts.holding[slot] -= amount;
     }
 
+    /// Credits a positive settlement amount to `account`'s holding, or pays a negative one (as
+    /// [`Engine::pay`] does).
+    pub(crate) fn credit_or_pay(&mut self, account: AccountId, amount: i64) {
+        if amount >= 0 {
+            let slot = self.accounts.asset_slot(account, self.spec.settlement_asset);
+            self.accounts.holding[slot] += amount;
+        } else {
+            self.pay(account, -amount);
+        }
+    }
+
     /// Sells enough of `account`'s free `asset` to the venue at index × (1 − discount) to raise up to
     /// `wanted` settlement atoms; returns the atoms raised.
     pub(super) fn convert_to_settlement(&mut self, account: AccountId, asset: usize, wanted: i64) -> i64 {
@@ -103,12 +114,7 @@ impl Engine {
                 }
                 self.accounts.net_cost[slot] = value;
                 self.venue.pnl_clearing -= pnl;
-                if pnl > 0 {
-                    let usdc_slot = self.accounts.asset_slot(account, self.spec.settlement_asset);
-                    self.accounts.holding[usdc_slot] += pnl;
-                } else {
-                    self.pay(account, -pnl);
-                }
+                self.credit_or_pay(account, pnl);
                 self.emit(EventKind::PnlRealized { account, market, amount: pnl });
             }
         }

@@ -747,12 +747,7 @@ impl Engine {
             Some(perp) => {
                 let realized = self.move_position(leg.account, perp, leg.side, quantity, notional);
                 self.venue.pnl_clearing -= realized;
-                let credit = realized - fee_paid;
-                if credit >= 0 {
-                    self.accounts.holding[quote_slot] += credit;
-                } else {
-                    self.pay(leg.account, -credit);
-                }
+                self.credit_or_pay(leg.account, realized - fee_paid);
                 (fee_paid, realized)
             }
         }
