@@ -48,13 +48,13 @@ as explicit examples and in :func:`test_hand_written_scenarios_reach_their_stage
 known not to be vacuous. Shrinking is off (a failing scenario is printed as drawn) to keep the runtime
 bounded; set ``CROSSBOOK_SHRINK=1`` to shrink a failure.
 
-Engine bugs this property finds have minimal reproductions below, marked ``xfail(strict=True)``: an ADL
+Engine bugs this property found have minimal reproductions below, kept as regression tests: an ADL
 counterparty left below zero by the settlement borrow that pays its ADL loss
-(:func:`test_adl_counterparty_is_not_left_below_zero`), a loss socialized to lenders while the liquidated
-subaccount keeps collateral (:func:`test_no_loss_is_socialized_while_the_liquidated_subaccount_has_equity`),
-and a pool whose lenders' claims were written off to zero panicking on the next lend
-(:func:`test_a_pool_written_off_to_zero_accepts_new_lends`). While they stand, about 1% of drawn scenarios
-hit one of them, so the property test fails in most runs.
+(:func:`test_adl_counterparty_is_not_left_below_zero`) and a loss socialized to lenders while the
+liquidated subaccount keeps collateral
+(:func:`test_no_loss_is_socialized_while_the_liquidated_subaccount_has_equity`); a third, a pool whose
+lenders' claims were written off to zero panicking on the next lend, is pinned by the Rust test
+``a_write_off_of_everything_lent_retires_the_lenders_shares_and_the_pool_takes_new_lends``.
 """
 
 from __future__ import annotations
@@ -592,10 +592,60 @@ STAGE_SCENARIOS = {
 @example(STAGE_SCENARIOS["adl"])
 @example(STAGE_SCENARIOS["on_book borrow"])
 @given(scenarios())
-@pytest.mark.xfail(
-    reason="open engine bugs of issue #5 (pinned strictly below): ADL counterparties pushed below zero by a "
-    "settlement borrow's entry fee, and losses socialized while the liquidated account still holds collateral",
-    strict=False,
+# Found by this test: a liquidated subaccount's own USDC lend stuck in a pool that its ADL counterparties'
+# settlement borrows had drained, while its USDC shortfall was socialized.
+@example(
+    scenario=Scenario(
+        traders=(
+            Trader(
+                usdc=10000,
+                sol=0,
+                btc_cents=0,
+                leverage=50,
+                auto_lend=True,
+            ),
+            Trader(usdc=2000, sol=32, btc_cents=26, leverage=15, auto_lend=True),
+            Trader(usdc=10000, sol=0, btc_cents=0, leverage=29, auto_lend=True),
+            Trader(usdc=1919, sol=0, btc_cents=35, leverage=19, auto_lend=False),
+            Trader(usdc=500, sol=19, btc_cents=0, leverage=16, auto_lend=True),
+            Trader(usdc=1064, sol=0, btc_cents=11, leverage=9, auto_lend=False),
+            Trader(usdc=10000, sol=0, btc_cents=0, leverage=35, auto_lend=False),
+            Trader(usdc=10000, sol=0, btc_cents=18, leverage=10, auto_lend=True),
+        ),
+        maker_usdc=20000,
+        ladders=(
+            ("SOL_USDC_PERP", Ladder(levels=1, spacing_bp=10, size=20)),
+            ("BTC_USDC_PERP", Ladder(levels=0, spacing_bp=10, size=14)),
+            ("SOL_USDC", Ladder(levels=0, spacing_bp=10, size=3)),
+            ("BTC_USDC", Ladder(levels=0, spacing_bp=100, size=1)),
+        ),
+        backstop=None,
+        trades=(
+            Trade(market="BTC_USDC_PERP", long=4, short=2, percent=42, maker_is_short=False),
+            Trade(market="BTC_USDC_PERP", long=7, short=4, percent=90, maker_is_short=False),
+            Trade(market="SOL_USDC_PERP", long=3, short=4, percent=86, maker_is_short=True),
+            Trade(market="SOL_USDC_PERP", long=2, short=4, percent=50, maker_is_short=True),
+            Trade(market="SOL_USDC_PERP", long=6, short=3, percent=50, maker_is_short=True),
+            Trade(market="BTC_USDC_PERP", long=1, short=6, percent=58, maker_is_short=True),
+            Trade(market="SOL_USDC_PERP", long=1, short=2, percent=90, maker_is_short=False),
+            Trade(market="SOL_USDC_PERP", long=5, short=6, percent=12, maker_is_short=False),
+        ),
+        borrows=(
+            Borrow(trader=3, asset="USDC", percent=84, sell=False),
+            Borrow(trader=4, asset="BTC", percent=4, sell=True),
+            Borrow(trader=6, asset="BTC", percent=28, sell=True),
+        ),
+        path=(
+            ("index", "SOL", -22),
+            ("move", "SOL", 200),
+            ("advance", 10000),
+            ("move", "SOL", 247),
+            ("move", "SOL", 24),
+            ("mark", "SOL_USDC_PERP", -120),
+            ("mark", "SOL_USDC_PERP", 6),
+            ("creep", "BTC_USDC_PERP", -5, 27),
+        ),
+    ),
 )
 def test_waterfall_leaves_no_deficit_conserves_and_spares_bystanders(scenario: Scenario) -> None:
     world = World(scenario)
@@ -650,9 +700,9 @@ def _pair(ex: cb.Exchange, market: str, quantity: str, price: str, *, long: int,
 
 def _short_liquidated_with_a_drained_pool() -> tuple[cb.Exchange, dict[str, int], list[dict[str, Any]]]:
     """A 10x SOL short with 200 USDC and 0.03 BTC (both lent), an empty book and no provider: +12% takes
-    its MMR to 1.02 and ADL closes it at the bankruptcy price. Paying the loss redeems its USDC and
-    borrows all the USDC pool's cash (798.44), which is not enough: its USDC holding goes 56.56 below
-    zero. The write-off of that borrow then converts only 798.44 USDC worth of its BTC."""
+    its MMR to 1.004 and ADL closes it at the bankruptcy price. Paying the loss redeems its USDC and
+    borrows all the USDC pool's cash (796.10), which is not enough: its USDC holding goes below zero.
+    Settling its debts converts its BTC to cover both."""
     ex = _exchange()
     lender = ex.open_account("lender")
     ex.deposit(lender, "USDC", "600")
@@ -667,11 +717,6 @@ def _short_liquidated_with_a_drained_pool() -> tuple[cb.Exchange, dict[str, int]
     return ex, {"lender": lender, "short": short, "long": long}, ex.events()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: ADL caps a counterparty's loss at its net equity, but paying that loss takes a USDC "
-    "settlement borrow whose entry fee leaves the counterparty below zero (SPEC §9: no negative equity)",
-)
 def test_adl_counterparty_is_not_left_below_zero() -> None:
     ex = _exchange()
     lender = ex.open_account("lender")
@@ -698,35 +743,17 @@ def test_adl_counterparty_is_not_left_below_zero() -> None:
     ex.set_mark_price("SOL_USDC_PERP", "40")
     events = ex.events()
     assert any(item.get("stage") == "adl" and item["counterparty"] == counterparty for item in events)
-    assert ex.margin(counterparty).net_equity >= 0  # fails: -0.004281 USDC, the borrow's entry fee
+    # Uncapped for the borrow's entry fee, it ended at -0.004281 USDC.
+    assert ex.margin(counterparty).net_equity >= 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a liquidated subaccount's USDC shortfall is socialized to the USDC lenders while it "
-    "still holds BTC (settle_liquidation_debts raises only the written-off borrow's worth, not the "
-    "negative holding too) -- SPEC §9.5: socialize only if nothing remains",
-)
 def test_no_loss_is_socialized_while_the_liquidated_subaccount_has_equity() -> None:
     ex, subs, events = _short_liquidated_with_a_drained_pool()
-    socialized = [item for item in events if item.get("stage") == "socialized_loss"]
-    # Fails: about 56 USDC is socialized (the lender ends with about 557 of its 600) while the short keeps
-    # about 0.003 BTC, some 90 USDC of net equity.
-    assert not socialized or ex.margin(subs["short"]).net_equity <= NOTHING_LEFT, socialized
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: writing off a borrow that was the USDC pool's whole lent amount sets its lend "
-    "index to 0 with lend shares left, and the next lend divides by zero (a Rust panic)",
-)
-def test_a_pool_written_off_to_zero_accepts_new_lends() -> None:
-    ex, subs, _ = _short_liquidated_with_a_drained_pool()
-    assert ex.pools()["USDC"].lent == 0
-    panic: BaseException | None = None
-    try:
-        ex.deposit(subs["lender"], "USDC", "1")  # auto-lend: Pool lend divides by the lend index
-    except BaseException as error:  # pyo3's PanicException derives from BaseException, not Exception
-        panic = error
-    assert panic is None, repr(panic)
-    assert ex.pools()["USDC"].lent > 0
+    assert [item["stage"] for item in events if item["kind"] == "Liquidation"] == ["trigger", "adl", "ended"]
+    # Its BTC (redeemed and converted) repays the settlement borrow: nothing is written off or socialized,
+    # the lender keeps its 600, and the short keeps the BTC that was not needed.
+    assert ex.balances(subs["lender"])["USDC"].lent == Decimal("600")
+    assert ex.balances(subs["short"])["USDC"].borrowed == 0
+    assert ex.margin(subs["short"]).net_equity > 0
+    assert ex.pools()["USDC"].borrowed == 0
+    assert all(line.balanced for line in ex.audit().values())

@@ -17,12 +17,14 @@ decides the order, with the parameters of ``VenueConfig.liquidation``:
    (MF = equity / exposure and MMF = MM / exposure) — but not for a bankrupt subaccount (net equity
    < 0): a provider taking it at the mark would leave the deficit to the lenders, so it goes to ADL.
 5. If afterwards the subaccount is still at or above ``target_mmr`` or bankrupt, ADL closes its
-   remaining positions at the bankruptcy price; what a counterparty gives up is capped at its own
-   equity, so ADL leaves nobody below zero.
+   remaining positions at the bankruptcy price; what a counterparty gives up is capped so that paying
+   it (a settlement borrow's entry fee or a conversion's discount included) leaves it at zero or above,
+   and a capped counterparty's remainder passes on to the next ones, so ADL leaves nobody below zero.
 6. If it is still at or above ``target_mmr`` or bankrupt (only borrows or debts can be left), its debts
-   are settled: borrows repaid from its own assets, the rest written off with the lenders paid in
-   notional, shortfalls from the liquidation fund, then socialized. The liquidation ends.
-
+   are settled: all its lends redeemed (the venue buys what a drained pool cannot pay), borrows repaid
+   from its own assets, its other collateral converted for the rest, what still remains written off
+   with the lenders paid in notional, shortfalls from the liquidation fund, then socialized: only once
+   nothing is left. The liquidation ends.
 Each stage is an ``Liquidation`` event naming it. The liquidation fee (``fee`` of the notional) goes to
 the liquidation fund on the book and to the provider in a backstop transfer; it never takes the
 subaccount's equity below zero.

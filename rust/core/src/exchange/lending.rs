@@ -3,7 +3,8 @@
 //!
 //! Contract:
 //! - A subaccount's lend is `lend_shares × lend_index` (rounded down) and its borrow
-//!   `borrow_shares × borrow_index` (rounded up); indices start at 1 (`INDEX_ONE`) and only grow.
+//!   `borrow_shares × borrow_index` (rounded up); indices start at 1 (`INDEX_ONE`) and only grow,
+//!   except that a liquidation's write-off lowers the lend index (`exchange::liquidation`).
 //! - Lending and borrowing move atoms between the subaccount's holding and the pool's cash;
 //!   interest moves none: it grows the borrow index (what borrowers owe) and the lend index
 //!   (lenders' claims, their share of the interest, rounded down). So every asset keeps
@@ -219,6 +220,52 @@ impl Engine {
             return Err(LendingRefusal::Throttled);
         }
         Ok((after, burnt))
+    }
+
+    /// A settlement's redemption (not voluntary): redeems the most of `account`'s `asset` lends,
+    /// up to `amount`, that the pool's cash and `max_utilization` allow; returns the atoms redeemed.
+    /// Bisection over the amount: O(log amount) pool computations.
+    pub(super) fn redeem_up_to(&mut self, account: AccountId, asset: usize, amount: i64) -> i64 {
+        let (mut fits, mut refused) = (0, amount.min(self.lent_amount(account, asset)).saturating_add(1));
+        while refused - fits > 1 {
+            let middle = fits + (refused - fits) / 2;
+            if self.redemption(account, asset, middle, false).is_ok() {
+                fits = middle;
+            } else {
+                refused = middle;
+            }
+        }
+        if fits > 0 {
+            self.redeem(account, asset, fits, false).expect("the amount was just checked");
+        }
+        fits
+    }
+
+    /// The last stage of a liquidation: the venue's fee account buys `amount` atoms of `account`'s
+    /// `asset` lend that the pool has no cash to redeem. The subaccount's shares are burnt (as a
+    /// redemption burns them, rounded up) and it receives the atoms from the fee account; the pool's
+    /// cash is untouched, so its income — the venue's — grows by what the lenders' claims fell. The
+    /// venue is left whole once the borrowers repay.
+    pub(super) fn venue_buys_lend(&mut self, account: AccountId, asset: usize, amount: i64) {
+        let lent = self.lent_amount(account, asset);
+        let amount = amount.min(lent);
+        if amount <= 0 {
+            return;
+        }
+        let slot = self.accounts.asset_slot(account, asset);
+        let owned = self.accounts.lend_shares[slot];
+        let burnt = if amount == lent {
+            owned
+        } else {
+            let shares = ceil_mul_div(amount.unsigned_abs().into(), INDEX_ONE, self.pools[asset].lend_index)
+                .unwrap_or(u128::MAX);
+            i64::try_from(shares).unwrap_or(i64::MAX).min(owned)
+        };
+        self.pools[asset].lend_shares -= u128::from(burnt.unsigned_abs());
+        self.accounts.lend_shares[slot] -= burnt;
+        self.accounts.holding[slot] += amount;
+        self.venue.fees[asset] -= amount;
+        self.emit(EventKind::Redeem { account, asset, amount });
     }
 
     /// Redeems lent balance back to the free balance.

@@ -24,18 +24,25 @@
 //!   then lowest id), at the bankruptcy price: the first position closed absorbs the subaccount's
 //!   whole net equity (positive or negative), so afterwards its equity is zero up to rounding;
 //!   the notional is split across counterparties in proportion to quantity, exactly, except that
-//!   what a counterparty gives up against the mark is capped at its own net equity (ADL never
-//!   takes anyone below zero); a deficit that leaves stays with the liquidated subaccount for the
-//!   last stage.
-//! - [`Engine::settle_liquidation_debts`] closes the debts left: each borrow of *k* is repaid from
-//!   the subaccount's own *k*; the rest is written off the pool, *k*'s lenders' claims shrink by it
-//!   and they receive its value at the index in the settlement asset, pro rata to their shares —
-//!   raised from the subaccount (its settlement asset, then conversions of its other collateral),
-//!   then from the liquidation fund; what neither covers is the socialized loss, an explicit event.
-//!   A negative holding of the settlement asset is covered by the liquidation fund, then by the
-//!   settlement asset's lenders (their claims shrink, up to the pool's cash), then by the venue's
-//!   fee account; a negative holding of another asset is bought from the venue's conversion account
-//!   at the index. Afterwards the subaccount owes nothing and its net equity is not negative.
+//!   what a counterparty gives up against the mark is capped so that paying it (with a settlement
+//!   borrow's entry fee or a conversion's discount) cannot take it below zero; a capped
+//!   counterparty's remainder passes on to the next ones, and a deficit that none can absorb stays
+//!   with the liquidated subaccount for the last stage.
+//! - [`Engine::settle_liquidation_debts`] closes the debts left. First all the subaccount's lends
+//!   are redeemed; what a pool has no cash for, the venue's fee account buys at face value (the
+//!   claim becomes the pool's income, which is the venue's). A negative holding of an asset other
+//!   than the settlement asset is bought back from the venue's conversion account at the index,
+//!   charged in the settlement asset; each borrow of *k* is repaid from the subaccount's own *k*;
+//!   then its other collateral, converted at the index less the conversion discount, raises what
+//!   its remaining borrows are worth and its settlement-asset shortfall, and nothing more. Each
+//!   borrow left is written off the pool: *k*'s lenders' claims shrink by it and they receive its
+//!   value at the index in the settlement asset, pro rata to their shares, from what was raised,
+//!   then from the liquidation fund; what neither covers is the socialized loss, an explicit
+//!   event. A negative settlement-asset holding left is covered by the liquidation fund, then by
+//!   the settlement asset's lenders (their claims shrink, up to the pool's cash), then by the
+//!   venue's fee account. So a loss is socialized only once the subaccount has nothing left;
+//!   afterwards it owes nothing and its net equity is not negative. A write-off that leaves a
+//!   pool's lenders no claim at all retires their shares and restarts the lend index at 1.
 //! - Every step is an `Liquidation` event naming its stage, with quantities, prices, the
 //!   counterparty and the MMR before and after (millionths; `i64::MAX` for infinite).
 //! - Every asset keeps reconciling: positions move between accounts at one notional, fees to the
@@ -515,17 +522,7 @@ impl Engine {
     /// Redeems all of `account`'s lends of `asset` that the pool can pay (not voluntary: up to
     /// `max_utilization`).
     fn redeem_all(&mut self, account: AccountId, asset: usize) {
-        let lent = self.lent_amount(account, asset).min(self.pools[asset].cash_atoms());
-        if lent > 0 && self.redeem(account, asset, lent, false).is_err() {
-            // Utilization caps it: redeem what keeps the pool within max_utilization.
-            let pool = &self.pools[asset];
-            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::cast_sign_loss)]
-            let floor = (pool.borrowed() as f64 / self.spec.venue.max_utilization).ceil() as u128;
-            let room = i64::try_from(pool.lent().saturating_sub(floor)).unwrap_or(0).min(lent);
-            if room > 0 {
-                let _ = self.redeem(account, asset, room, false);
-            }
-        }
+        self.redeem_up_to(account, asset, i64::MAX);
     }
 
     /// Repays what `account` can of its `asset` borrow from its own `asset`; returns atoms repaid.
@@ -679,30 +676,29 @@ impl Engine {
             let Exposure::Position { market, perp, net_qty } = exposure else { continue };
             let equity = i128::from(self.margin(account)?.net_equity);
             let risk = self.risk.markets[perp];
-            let value = i128::from(net_qty.abs()) * i128::from(risk.mark) * i128::from(risk.notional_per_tick_lot);
+            let per_lot = i128::from(risk.mark) * i128::from(risk.notional_per_tick_lot);
+            let value = i128::from(net_qty.abs()) * per_lot;
             // What the whole position trades for so that the subaccount's equity ends at zero.
-            let total = if net_qty > 0 { value - equity } else { value + equity }.max(0);
+            let mut remaining_notional = if net_qty > 0 { value - equity } else { value + equity }.max(0);
+            let mut remaining_lots = net_qty.abs();
             let side = if net_qty > 0 { Side::Ask } else { Side::Bid };
-            let mut closed = 0i64;
-            let mut allocated = 0i128;
             for (counterparty, available) in self.adl_ranking(account, perp, net_qty.signum())? {
-                if closed == net_qty.abs() {
+                if remaining_lots == 0 {
                     break;
                 }
                 let before = self.margin(account)?.mmr;
-                let quantity = available.min(net_qty.abs() - closed);
-                closed += quantity;
-                let through = total * i128::from(closed) / i128::from(net_qty.abs());
-                let mut notional = through - allocated;
-                allocated = through;
-                // What the counterparty gives up against the mark is capped at its own equity, so ADL
-                // never leaves it below zero; the rest of the deficit stays with the liquidated account.
-                let at_mark = i128::from(quantity) * i128::from(risk.mark) * i128::from(risk.notional_per_tick_lot);
+                let quantity = available.min(remaining_lots);
+                // Its share of what is left to allocate: a capped counterparty's remainder passes
+                // on to the next ones, and the last one takes the exact rest.
+                let mut notional = remaining_notional * i128::from(quantity) / i128::from(remaining_lots);
+                let at_mark = i128::from(quantity) * per_lot;
                 let given_up = if net_qty > 0 { notional - at_mark } else { at_mark - notional };
-                let equity = i128::from(self.margin(counterparty)?.net_equity.max(0));
-                if given_up > equity {
-                    notional = if net_qty > 0 { at_mark + equity } else { at_mark - equity };
+                let cap = self.adl_loss_cap(counterparty, perp)?;
+                if given_up > cap {
+                    notional = if net_qty > 0 { at_mark + cap } else { at_mark - cap };
                 }
+                remaining_notional -= notional;
+                remaining_lots -= quantity;
                 let notional = i64::try_from(notional).expect("a part of a position's value");
                 self.transfer_position(account, counterparty, perp, side, quantity, notional);
                 self.record(account, LiquidationStage::Adl, before, |step| {
@@ -711,9 +707,36 @@ impl Engine {
                     (step.quantity, step.notional) = (quantity, notional);
                 })?;
             }
-            closed_total += closed;
+            closed_total += net_qty.abs() - remaining_lots;
         }
         Ok(closed_total)
+    }
+
+    /// The most an ADL counterparty may give up against the mark on its `perp` position without
+    /// ending below zero: its net equity, less what paying the realized loss can cost it — a
+    /// settlement borrow's entry fee (at most one interval's rate) or a conversion's discount —
+    /// on both that loss and the position's unrealized loss that realizing it also pays, less a
+    /// few atoms for the rounding of shares and conversions.
+    fn adl_loss_cap(&self, counterparty: AccountId, perp: usize) -> Result<i128, ExchangeError> {
+        const ROUNDING_ATOMS: i128 = 8;
+        let equity = i128::from(self.margin(counterparty)?.net_equity);
+        let slot = self.accounts.perp_slot(counterparty, perp);
+        let risk = &self.risk.markets[perp];
+        let value =
+            i128::from(self.accounts.net_qty[slot]) * i128::from(risk.mark) * i128::from(risk.notional_per_tick_lot);
+        let unrealized_loss = (i128::from(self.accounts.net_cost[slot]) - value).max(0);
+        let discount = self.spec.venue.conversion_discount;
+        // Cost per settlement atom paid, in 1e-18, rounded up.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let conversion_cost_e18 = (discount / (1.0 - discount) * 1e18).ceil() as u128 + 1;
+        let cost_e18 = i128::try_from(self.pools[self.spec.settlement_asset].rate_e18 + conversion_cost_e18)
+            .unwrap_or(i128::MAX / 4);
+        let one = i128::try_from(INDEX_ONE).expect("1e18 fits");
+        let room = equity
+            .saturating_mul(one)
+            .saturating_sub(unrealized_loss.saturating_mul(cost_e18))
+            .saturating_sub(ROUNDING_ATOMS.saturating_mul(one + cost_e18));
+        Ok((room / (one + cost_e18)).max(0))
     }
 
     /// Opposing positions to `sign` in `perp`, best ADL candidate first, with their size in lots.
@@ -751,23 +774,41 @@ impl Engine {
     pub fn settle_liquidation_debts(&mut self, account: AccountId) -> Result<(), ExchangeError> {
         self.check_liquidating(account)?;
         let usdc = self.spec.settlement_asset;
-        // Negative holdings of other assets first: buying them back may itself borrow or convert.
+        let usdc_slot = self.accounts.asset_slot(account, usdc);
+        for asset in 0..self.spec.assets.len() {
+            self.redeem_all(account, asset);
+            self.venue_buys_lend(account, asset, i64::MAX);
+        }
+        // Negative holdings of other assets are bought back at the index, charged in the settlement
+        // asset (which may go negative until the conversions below).
         for asset in 0..self.spec.assets.len() {
             let slot = self.accounts.asset_slot(account, asset);
             let short = -self.accounts.holding[slot];
             if short > 0 && asset != usdc {
-                // Bought from the venue's conversion account at the index, paid in the settlement asset.
                 let price = self.risk.assets[asset].price;
                 let cost = ceil_div(i128::from(short) * i128::from(price), i128::from(self.risk.assets[asset].unit));
                 let cost = i64::try_from(cost).unwrap_or(i64::MAX);
                 self.accounts.holding[slot] += short;
                 self.venue.conversions[asset] -= short;
-                self.pay(account, cost);
+                self.accounts.holding[usdc_slot] -= cost;
                 self.venue.conversions[usdc] += cost;
             }
         }
         for asset in 0..self.spec.assets.len() {
             self.repay_from_own(account, asset);
+        }
+        let mut wanted = -self.accounts.free(account, usdc);
+        for asset in 0..self.spec.assets.len() {
+            let owed = self.borrowed_amount(account, asset);
+            if owed > 0 {
+                wanted = wanted.saturating_add(self.debt_worth(asset, owed));
+            }
+        }
+        if wanted > 0 {
+            self.raise_settlement(account, wanted);
+        }
+        self.repay_from_own(account, usdc);
+        for asset in 0..self.spec.assets.len() {
             let owed = self.borrowed_amount(account, asset);
             if owed > 0 {
                 self.pay_lenders_in_notional(account, asset, owed)?;
@@ -776,28 +817,37 @@ impl Engine {
         self.cover_settlement_shortfall(account)
     }
 
+    /// Settlement atoms that `owed` atoms of `asset` are worth at the index, rounded up.
+    fn debt_worth(&self, asset: usize, owed: i64) -> i64 {
+        let risk = &self.risk.assets[asset];
+        i64::try_from(ceil_div(i128::from(owed) * i128::from(risk.price), i128::from(risk.unit))).unwrap_or(i64::MAX)
+    }
+
+    /// Adds up to `wanted` atoms to `account`'s settlement-asset holding by converting its other
+    /// free collateral at the index less the conversion discount, in asset order.
+    fn raise_settlement(&mut self, account: AccountId, wanted: i64) {
+        let usdc = self.spec.settlement_asset;
+        let usdc_slot = self.accounts.asset_slot(account, usdc);
+        let start = self.accounts.holding[usdc_slot];
+        for asset in 0..self.spec.assets.len() {
+            let raised = self.accounts.holding[usdc_slot] - start;
+            if raised >= wanted {
+                break;
+            }
+            if asset != usdc {
+                self.convert_to_settlement(account, asset, wanted - raised);
+            }
+        }
+    }
+
     /// Writes off `owed` atoms of `account`'s `asset` borrow and pays its lenders its value in the
     /// settlement asset (see the module docs).
     fn pay_lenders_in_notional(&mut self, account: AccountId, asset: usize, owed: i64) -> Result<(), ExchangeError> {
         let before = self.margin(account)?.mmr;
         let usdc = self.spec.settlement_asset;
-        let risk = self.risk.assets[asset];
-        let worth = i64::try_from(ceil_div(i128::from(owed) * i128::from(risk.price), i128::from(risk.unit)))
-            .unwrap_or(i64::MAX);
-        // Raise what the subaccount can: its settlement asset, then its other collateral converted.
-        self.redeem_all(account, usdc);
-        let mut raised = self.accounts.free(account, usdc).clamp(0, worth);
-        for other in 0..self.spec.assets.len() {
-            if raised >= worth {
-                break;
-            }
-            if other != usdc && other != asset {
-                self.redeem_all(account, other);
-                raised += self.convert_to_settlement(account, other, worth - raised);
-            }
-        }
+        let worth = self.debt_worth(asset, owed);
         let usdc_slot = self.accounts.asset_slot(account, usdc);
-        let from_account = raised.min(self.accounts.free(account, usdc).max(0));
+        let from_account = self.accounts.free(account, usdc).clamp(0, worth);
         self.accounts.holding[usdc_slot] -= from_account;
         let from_fund = (worth - from_account).min(self.venue.liquidation_fund[usdc].max(0));
         self.venue.liquidation_fund[usdc] -= from_fund;
@@ -826,14 +876,27 @@ impl Engine {
         Ok(())
     }
 
-    /// Lowers `asset`'s lend index so that lenders' claims fall by at least `amount` atoms.
+    /// Lowers `asset`'s lend index so that lenders' claims fall by at least `amount` atoms. If
+    /// nothing would be left of them, their shares are retired and the index restarts at 1 (an
+    /// index of 0 would price new lends at infinitely many shares); O(accounts) then.
     fn shrink_lenders(&mut self, asset: usize, amount: i64) {
         let pool = &mut self.pools[asset];
         if pool.lend_shares == 0 {
             return;
         }
         let target = pool.lent().saturating_sub(u128::from(amount.unsigned_abs()));
-        pool.lend_index = target.saturating_mul(INDEX_ONE) / pool.lend_shares;
+        let index = target.saturating_mul(INDEX_ONE) / pool.lend_shares;
+        if index > 0 {
+            pool.lend_index = index;
+            return;
+        }
+        pool.lend_shares = 0;
+        pool.lend_index = INDEX_ONE;
+        for account in 0..self.accounts.len() {
+            let account = AccountId::try_from(account).expect("account ids fit u32");
+            let slot = self.accounts.asset_slot(account, asset);
+            self.accounts.lend_shares[slot] = 0;
+        }
     }
 
     /// Credits `amount` settlement atoms to `asset`'s lenders pro rata to their shares (rounded

@@ -876,3 +876,31 @@ fn a_backstop_provider_takes_what_its_capacity_and_margin_allow_at_the_mark_and_
     assert_eq!(engine.backstop_providers()[0].capacity, usdc(50_000) - 29_999_360_000);
     assert_balanced(&engine);
 }
+
+#[test]
+fn a_write_off_of_everything_lent_retires_the_lenders_shares_and_the_pool_takes_new_lends() {
+    let (mut engine, lender, borrower) = lending_engine();
+    engine.borrow(borrower, USDC, usdc(9_200), 0).unwrap();
+    engine.withdraw(borrower, USDC, usdc(9_200)).unwrap();
+    engine.redeem(lender, USDC, usdc(800), false).unwrap();
+    assert_eq!(engine.pools()[USDC].cash, 0);
+    // BTC falls to one atom of USDC: the borrower's collateral raises nothing against its 9,200 USDC
+    // debt, and nothing else (no fund, no fee account) stands behind it.
+    engine.set_index_price(BTC, 1).unwrap();
+    engine.start_liquidation(borrower).unwrap();
+    engine.settle_liquidation_debts(borrower).unwrap();
+    assert_eq!(engine.borrowed_amount(borrower, USDC), 0);
+    assert_eq!(engine.pools()[USDC].lent(), 0, "the lenders' claims are gone");
+    assert_eq!(engine.pools()[USDC].lend_index, INDEX_ONE, "and the index restarts");
+    assert_eq!(engine.lent_amount(lender, USDC), 0);
+    assert!(engine.events().iter().any(|event| matches!(
+        event.kind,
+        EventKind::Liquidation(LiquidationStep { stage: LiquidationStage::SocializedLoss, .. })
+    )));
+    assert!(engine.audit()[USDC].balanced());
+    engine.deposit(lender, USDC, usdc(50)).unwrap();
+    engine.lend(lender, USDC, usdc(50)).unwrap();
+    assert_eq!(engine.lent_amount(lender, USDC), usdc(50));
+    assert_eq!(engine.pools()[USDC].lent(), u128::try_from(usdc(50)).unwrap());
+    assert!(engine.audit()[USDC].balanced());
+}
