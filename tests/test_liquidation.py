@@ -293,6 +293,7 @@ def test_trigger_cancels_resting_orders_and_trigger_orders() -> None:
     }
     (first,) = stages(s.events, "trigger")
     assert first["account"] == trader and first["mmr_before"] == "1.0125"
+    assert first["price"] is None  # nothing traded
     # The spot bid's 100 USDC is unlocked again.
     assert ex.balances(trader)["USDC"].locked == 0
     # The stop at 85 never fires, even after the mark passes it: it is gone.
@@ -384,10 +385,12 @@ def test_thin_book_hands_the_remainder_to_the_backstop_provider_at_the_mark() ->
     # so the provider takes the remaining 980 at the mark: notional 88,200, fee 882 to the provider.
     (on_book,) = stages(s.events, "on_book")
     assert (D(on_book["quantity"]), D(on_book["notional"]), D(on_book["fee"])) == (D("20"), D("1800"), D("18"))
+    assert D(on_book["price"]) == D("90")  # the average price: 1,800 / 20
     assert on_book["mmr_after"] == "1.00736"
     (backstop,) = stages(s.events, "backstop")
     assert backstop["counterparty"] == provider and backstop["market"] == SOL_PERP
     assert (D(backstop["quantity"]), D(backstop["notional"]), D(backstop["fee"])) == (D("980"), D("88200"), D("882"))
+    assert D(backstop["price"]) == D("90")  # at the mark
     assert stages(s.events, "adl") == []
     assert stages(s.events)[-1]["stage"] == "ended"
 
@@ -457,6 +460,7 @@ def test_gap_without_backstop_capacity_deleverages_the_best_ranked_shorts_at_the
     assert [event["counterparty"] for event in adl] == [s["c"], s["a"], s["b"]]
     assert [D(event["quantity"]) for event in adl] == [D("400"), D("400"), D("200")]
     assert [D(event["notional"]) for event in adl] == [D("37200"), D("37200"), D("18600")]  # at 93.00
+    assert [D(event["price"]) for event in adl] == [D("93")] * 3
     assert all(D(event["fee"]) == 0 for event in adl)
 
     assert ex.positions(s["trader"]) == {}
@@ -494,8 +498,10 @@ def test_spec_example_8_lenders_are_paid_in_notional() -> None:
     assert [event["stage"] for event in stages(s.events)] == ["trigger", "adl", "lender_payout", "ended"]
     (adl,) = stages(s.events, "adl")
     assert (adl["counterparty"], D(adl["quantity"]), D(adl["notional"])) == (s["short"], D("1000"), D("88800"))
+    assert D(adl["price"]) == D("88.8")
     (payout,) = stages(s.events, "lender_payout")
     assert (payout["asset"], D(payout["quantity"]), D(payout["notional"])) == ("BTC", D("1"), D("100000"))
+    assert D(payout["price"]) == D("100000")  # the index
     assert stages(s.events, "socialized_loss") == []
 
     assert ex.balances(s["la"])["USDC"].free == D("75000")

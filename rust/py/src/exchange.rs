@@ -949,6 +949,8 @@ fn event_dict<'py>(
             };
             dict.set_item("quantity", quantity)?;
             dict.set_item("notional", engine.format_amount(spec.settlement_asset, step.notional))?;
+            let price = (step.price > 0).then(|| engine.format_amount(spec.settlement_asset, step.price));
+            dict.set_item("price", price)?;
             dict.set_item("fee", engine.format_amount(spec.settlement_asset, step.fee))?;
             let ratio = |e6: i64| {
                 if e6 == i64::MAX {

@@ -43,8 +43,9 @@
 //!   venue's fee account. So a loss is socialized only once the subaccount has nothing left;
 //!   afterwards it owes nothing and its net equity is not negative. A write-off that leaves a
 //!   pool's lenders no claim at all retires their shares and restarts the lend index at 1.
-//! - Every step is an `Liquidation` event naming its stage, with quantities, prices, the
-//!   counterparty and the MMR before and after (millionths; `i64::MAX` for infinite).
+//! - Every step is an `Liquidation` event naming its stage, with the quantity, the notional, the
+//!   (average) price, the counterparty and the MMR before and after (millionths; `i64::MAX` for
+//!   infinite).
 //! - Every asset keeps reconciling: positions move between accounts at one notional, fees to the
 //!   fund or a provider, written-off debts shrink the pool's borrowed and lent alike.
 //!
@@ -102,6 +103,10 @@ pub struct LiquidationStep {
     pub quantity: i64,
     /// Settlement atoms: the notional traded, transferred or delivered.
     pub notional: i64,
+    /// Settlement atoms per whole unit (rounded down): the average price of a perp trade or
+    /// transfer (`notional` over `quantity`), or for a borrow's step the index price of the asset
+    /// repaid, written off or socialized; 0 for the steps that move nothing.
+    pub price: i64,
     /// Settlement atoms of liquidation fee paid.
     pub fee: i64,
     /// MMR in millionths before and after the step (`i64::MAX`: infinite).
@@ -237,11 +242,23 @@ impl Engine {
             counterparty: None,
             quantity: 0,
             notional: 0,
+            price: 0,
             fee: 0,
             mmr_before_e6: mmr_e6(mmr_before),
             mmr_after_e6: mmr_e6(mmr_after),
         };
         fill(&mut step);
+        step.price = match (step.market, step.asset) {
+            (Some(market), None) if step.quantity > 0 => {
+                let spec = &self.spec.markets[market];
+                let unit = i128::from(self.spec.assets[spec.base].unit());
+                let price = i128::from(step.notional) * unit
+                    / (i128::from(step.quantity) * i128::from(spec.base_atoms_per_lot));
+                i64::try_from(price).unwrap_or(i64::MAX)
+            }
+            (_, Some(asset)) => self.risk.assets[asset].price,
+            _ => 0,
+        };
         self.emit(EventKind::Liquidation(step));
         Ok(())
     }
