@@ -20,9 +20,10 @@
 //!   its market list, its remaining capacity (settlement atoms of notional) and its own IMR ≤ 100%
 //!   allow (the largest quantity that fits, by bisection); it receives the liquidation fee.
 //! - [`Engine::auto_deleverage`] closes every remaining position against the opposing positions of
-//!   other subaccounts, ranked by `PnL since entry / |entry cost| × notional / net equity` (highest first,
-//!   then lowest id), at the bankruptcy price: the first position closed absorbs the subaccount's
-//!   whole net equity (positive or negative), so afterwards its equity is zero up to rounding;
+//!   other subaccounts, ranked by `PnL since entry / |entry cost| × notional / net equity`
+//!   (highest first, then lowest id; net equity as of the last margin scan), at the bankruptcy
+//!   price: the first position closed absorbs the subaccount's whole net equity (positive or
+//!   negative), so afterwards its equity is zero up to rounding;
 //!   the notional is split across counterparties in proportion to quantity, exactly, except that
 //!   what a counterparty gives up against the mark is capped so that paying it (with a settlement
 //!   borrow's entry fee or a conversion's discount) cannot take it below zero; a capped
@@ -50,7 +51,8 @@
 //!   fund or a provider, written-off debts shrink the pool's borrowed and lent alike.
 //!
 //! Costs: a loop, a backstop or an ADL step costs O(assets + perps) margin computations per
-//! counterparty considered; ranking ADL counterparties and paying lenders are O(accounts).
+//! counterparty considered; ranking ADL counterparties (a few float operations per subaccount, no
+//! margin computation) and paying lenders are O(accounts).
 
 use super::trading::ceil_div;
 use super::*;
@@ -771,7 +773,12 @@ impl Engine {
             let value = position as f64 * risk.mark as f64 * risk.notional_per_tick_lot as f64;
             #[allow(clippy::cast_precision_loss)]
             let cost = self.accounts.entry_cost[slot] as f64;
-            let equity = self.margin(other)?.net_equity;
+            // Net equity as of the last margin scan (every price update runs one): O(1) per
+            // candidate, where a fresh margin computation would make a cascade O(accounts²).
+            let equity = match self.last_scan.net_equity.get(usize::try_from(other).expect("ids fit usize")) {
+                Some(&equity) => equity,
+                None => self.margin(other)?.net_equity,
+            };
             #[allow(clippy::cast_precision_loss)]
             let score = if equity > 0 && cost != 0.0 {
                 (value - cost) / cost.abs() * (value.abs() / equity as f64)
