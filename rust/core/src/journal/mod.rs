@@ -262,14 +262,7 @@ impl JournalWriter {
         if path.exists() {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} already exists", path.display())));
         }
-        let temporary = path.with_extension("tmp");
-        {
-            let mut file = File::create(&temporary)?;
-            file.write_all(&journal_header(metadata))?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&temporary, path)?;
-        sync_directory(path)?;
+        write_atomically(path, &journal_header(metadata))?;
         JournalWriter::append_to(path, None, 0, fsync)
     }
 
@@ -327,6 +320,22 @@ impl JournalWriter {
     pub fn fsync(&self) -> Fsync {
         self.fsync
     }
+}
+
+/// Writes `bytes` to `path` so that the file is either its old self or all of `bytes`, durably:
+/// a temporary file beside it, fsync, rename over `path`, fsync of the directory.
+///
+/// # Errors
+/// The OS's.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    {
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temporary, path)?;
+    sync_directory(path)
 }
 
 /// A decoded snapshot file.
