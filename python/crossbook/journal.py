@@ -178,31 +178,36 @@ class Durability:
         self._failure: str | None = None
 
     def run(self, apply: Callable[..., _T], args: tuple[object, ...]) -> _T:
-        """Runs a command and journals it (see the module docs for what is journaled)."""
+        """Runs a command (a bound ``Exchange._<name>`` method) and journals it (see the module
+        docs for what is journaled)."""
         if self._failure is not None:
             raise DurabilityError(f"the exchange refuses commands: {self._failure}")
         name = apply.__name__[1:]
         try:
             result = apply(*args)
         except CrossbookError:
-            self._append(name, args, refused=True)
+            self._append(apply, args, refused=True)
             raise
         except BaseException as error:
             self._failure = f"{name} failed with {type(error).__name__} ({error}); reopen the directory to recover"
             raise
-        self._append(name, args, refused=False)
-        if self._snapshot_every is not None and self.records - self._records_at_snapshot >= self._snapshot_every:
-            exchange = getattr(apply, "__self__", None)
-            if exchange is not None:
-                self.snapshot(exchange)
+        self._append(apply, args, refused=False)
         return result
 
-    def _append(self, name: str, args: tuple[object, ...], *, refused: bool) -> None:
+    def _append(self, apply: Callable[..., object], args: tuple[object, ...], *, refused: bool) -> None:
+        name = apply.__name__[1:]
         try:
             self._writer.append(name, args, refused)
         except BaseException as error:
             self._failure = f"appending {name} to the journal failed ({error}); reopen the directory to recover"
             raise
+        if self._snapshot_every is not None and self.records - self._records_at_snapshot >= self._snapshot_every:
+            # The command is durable already; a failed snapshot only costs recovery time, so it is
+            # logged rather than reported as the command's failure.
+            try:
+                self.snapshot(apply.__self__)  # type: ignore[attr-defined]
+            except (CrossbookError, OSError) as error:
+                log.warning("automatic snapshot of %s failed: %s", self.directory, error)
 
     @property
     def records(self) -> int:
