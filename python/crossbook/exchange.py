@@ -264,6 +264,12 @@ class Exchange:
         """The directory of a durable exchange; None in memory."""
         return None if self._durability is None else self._durability.directory
 
+    @property
+    def journal_length(self) -> int | None:
+        """Commands in a durable exchange's journal (all acknowledged ones; after a crash, a client
+        resumes sending from here); None in memory."""
+        return None if self._durability is None else self._durability.records
+
     def snapshot(self) -> Path:
         """Writes a snapshot of the whole state (atomically) and returns its path; recovery starts
         from the newest valid one. Durable exchanges only."""

@@ -5,6 +5,7 @@ A durable exchange (:meth:`crossbook.Exchange.open`) lives in a directory::
     journal.cbj                  every command since the exchange was created, in order
     snapshot-000000120000.cbs    the whole state after the first 120,000 commands (the newest two kept)
     LOCK                         held (flock) while an Exchange has the directory open
+    *.tmp                        a snapshot being written (removed on open if a crash left one)
 
 **Write-ahead, acknowledged = durable.** Each public command normalizes its arguments, runs on the
 engine and is appended to the journal (one ``write`` of a length + CRC-32 record, see
@@ -308,6 +309,9 @@ def _recover(
     lock: int | None,
 ) -> Exchange:
     path = directory / JOURNAL_NAME
+    for leftover in directory.glob("*.tmp"):
+        # A snapshot or journal header whose write a crash cut short (never renamed into place).
+        leftover.unlink()
     if not path.exists():
         if _snapshots(directory):
             raise JournalCorruptError(str(path), 0, "the directory has snapshots but no journal")
