@@ -98,6 +98,8 @@ def _name(value: object, what: str) -> str:
 
 def _choice(value: object, what: str) -> str:
     """A name given as a string enum of :mod:`crossbook.enums` or a plain str, as a plain str."""
+    if type(value) is str:
+        return value
     if not isinstance(value, str):
         raise InvalidTypeError(f"{what} must be a str, got {type(value).__name__}")
     return str.__str__(value)
