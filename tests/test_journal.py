@@ -211,6 +211,9 @@ def test_bad_open_arguments_are_refused(tmp_path: Path) -> None:
         cb.Exchange.open(tmp_path, batch_size=0)
     with pytest.raises(cb.InvalidTypeError, match="config"):
         cb.Exchange.open(tmp_path, config={"venue": {}})  # type: ignore[arg-type]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(cb.InvalidArgumentError, match="not a directory"):
+        cb.Exchange.open(tmp_path / "file")
 
 
 def test_one_directory_is_open_in_one_exchange_at_a_time(tmp_path: Path) -> None:

@@ -286,7 +286,12 @@ def open_exchange(
         raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
     if config is not None and not isinstance(config, Config):
         raise InvalidTypeError(f"config must be a Config or None, got {type(config).__name__}")
-    directory.mkdir(parents=True, exist_ok=True)
+    if directory.exists() and not directory.is_dir():
+        raise InvalidArgumentError(f"{directory} is not a directory: a durable exchange needs one of its own")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DurabilityError(f"cannot create {directory}: {error}") from error
     lock = _lock(directory)
     try:
         return _recover(

@@ -145,11 +145,15 @@ impl PyJournalWriter {
     }
 }
 
-/// The records of a decoded journal, as `(offset, name, args, refused)` tuples.
+/// The records of a checked journal, decoded one at a time as `(offset, name, args, refused)`
+/// tuples (so memory stays about the file's size).
 #[pyclass(module = "crossbook._core", name = "JournalRecords")]
 #[derive(Debug)]
 pub struct JournalRecords {
-    records: std::vec::IntoIter<journal::Record>,
+    path: PathBuf,
+    bytes: Vec<u8>,
+    spans: Vec<journal::RecordSpan>,
+    next: usize,
 }
 
 #[pymethods]
@@ -159,7 +163,10 @@ impl JournalRecords {
     }
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let Some(journal::Record { offset, command }) = self.records.next() else { return Ok(None) };
+        let Some(span) = self.spans.get(self.next) else { return Ok(None) };
+        self.next += 1;
+        let offset = span.offset;
+        let command = span.command(&self.bytes).map_err(|error| read_error(&self.path, error))?;
         let args: Vec<Bound<'py, PyAny>> =
             command.args.iter().map(|arg| to_python(py, arg)).collect::<PyResult<_>>()?;
         Ok(Some(PyTuple::new(
@@ -175,14 +182,12 @@ impl JournalRecords {
 
     /// Records not yet iterated.
     fn __len__(&self) -> usize {
-        self.records.len()
+        self.spans.len() - self.next
     }
 
     /// Skips the next `count` records (those a snapshot already includes).
     fn skip(&mut self, count: usize) {
-        if count > 0 {
-            self.records.nth(count - 1);
-        }
+        self.next = self.next.saturating_add(count).min(self.spans.len());
     }
 }
 
@@ -195,12 +200,12 @@ pub fn read_journal<'py>(
     path: PathBuf,
 ) -> PyResult<(Bound<'py, PyBytes>, usize, JournalRecords, Option<(u64, &'static str)>)> {
     let bytes = std::fs::read(&path).map_err(|error| io_error(&path, &error))?;
-    let decoded = py.detach(|| journal::decode_journal(&bytes)).map_err(|error| read_error(&path, error))?;
+    let index = py.detach(|| journal::index_journal(&bytes)).map_err(|error| read_error(&path, error))?;
     Ok((
-        PyBytes::new(py, &decoded.metadata),
-        decoded.records.len(),
-        JournalRecords { records: decoded.records.into_iter() },
-        decoded.torn.map(|torn| (torn.offset, torn.reason)),
+        PyBytes::new(py, &index.metadata),
+        index.records.len(),
+        JournalRecords { path, bytes, spans: index.records, next: 0 },
+        index.torn.map(|torn| (torn.offset, torn.reason)),
     ))
 }
 

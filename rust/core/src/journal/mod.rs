@@ -9,8 +9,9 @@
 //!   eight bytes (u32), payload (a [`Command`]). The header check means a flipped bit in a length
 //!   is caught before the length is trusted.
 //!
-//! **Decoding** ([`decode_journal`]) walks the records. At the first one that fails a check (cut
-//! short, a bad header or payload CRC, an absurd length) it looks for any complete, valid record
+//! **Decoding** ([`index_journal`] checks, [`decode_journal`] also decodes) walks the records. At
+//! the first one that fails a check (cut short, a bad header or payload CRC, an absurd length) it
+//! looks for any complete, valid record
 //! further on: if there is one, the file is corrupt in the middle and decoding fails with
 //! [`JournalError::Corrupt`] naming the offset (never a silent loss of the records after it); if
 //! there is none, the bad record is a **torn tail** (a write cut by a crash, or zeros the file
@@ -80,6 +81,38 @@ pub struct Record {
 pub struct TornTail {
     pub offset: u64,
     pub reason: &'static str,
+}
+
+/// Where one record lies in the file: its start and its payload's byte range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordSpan {
+    pub offset: u64,
+    pub payload: std::ops::Range<usize>,
+}
+
+/// A checked journal whose payloads are not decoded yet (see [`index_journal`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalIndex {
+    pub metadata: Vec<u8>,
+    pub records: Vec<RecordSpan>,
+    /// Set when the file ends in a torn record; the records before it are all valid.
+    pub torn: Option<TornTail>,
+}
+
+impl RecordSpan {
+    /// The record's command, decoded from the file's bytes.
+    ///
+    /// # Errors
+    /// [`JournalError::Corrupt`] at the record's offset for a payload that passed its CRC but does
+    /// not decode (written by something other than this format).
+    pub fn command(&self, bytes: &[u8]) -> Result<Command, JournalError> {
+        let payload = bytes.get(self.payload.clone()).unwrap_or_default();
+        Command::decode(payload).map_err(|error| JournalError::Corrupt {
+            kind: "journal",
+            offset: self.offset,
+            reason: format!("the record payload does not decode: {error}"),
+        })
+    }
 }
 
 /// A decoded journal.
@@ -162,8 +195,8 @@ fn parse_header(bytes: &[u8]) -> Result<(Vec<u8>, usize), JournalError> {
     Ok((bytes[14..end].to_vec(), end + 4))
 }
 
-/// Checks the record at `offset`: its command and where the next record starts, or why not.
-fn check_record(bytes: &[u8], offset: usize) -> Result<(Command, usize), &'static str> {
+/// Checks the record at `offset` (framing and CRCs): its payload's range, or why not.
+fn check_record(bytes: &[u8], offset: usize) -> Result<std::ops::Range<usize>, &'static str> {
     let remaining = bytes.len() - offset;
     if remaining < RECORD_HEADER {
         return Err("the record header is cut short");
@@ -179,26 +212,27 @@ fn check_record(bytes: &[u8], offset: usize) -> Result<(Command, usize), &'stati
     if length > remaining - RECORD_HEADER {
         return Err("the record payload is cut short");
     }
-    let payload = &bytes[start..start + length];
-    if crc32(payload) != u32_at(bytes, offset + 4) {
+    if crc32(&bytes[start..start + length]) != u32_at(bytes, offset + 4) {
         return Err("the record payload fails its CRC");
     }
-    let command = Command::decode(payload).map_err(|error| error.reason)?;
-    Ok((command, start + length))
+    Ok(start..start + length)
 }
 
-/// Decodes a whole journal file; see the module docs for torn tails versus corruption.
+/// Checks a whole journal file (header, every record's framing and CRCs) without decoding the
+/// payloads; see the module docs for torn tails versus corruption. Costs one CRC pass over the file
+/// and no allocation per record beyond its span.
 ///
 /// # Errors
 /// A bad header (not a journal, an unknown version, a bad CRC) or a corrupt record followed by
 /// valid ones, with its offset.
-pub fn decode_journal(bytes: &[u8]) -> Result<Journal, JournalError> {
+pub fn index_journal(bytes: &[u8]) -> Result<JournalIndex, JournalError> {
     let (metadata, mut offset) = parse_header(bytes)?;
     let mut records = Vec::new();
     while offset < bytes.len() {
         match check_record(bytes, offset) {
-            Ok((command, next)) => {
-                records.push(Record { offset: offset as u64, command });
+            Ok(payload) => {
+                let next = payload.end;
+                records.push(RecordSpan { offset: offset as u64, payload });
                 offset = next;
             }
             Err(reason) => {
@@ -209,11 +243,24 @@ pub fn decode_journal(bytes: &[u8]) -> Result<Journal, JournalError> {
                         format!("{reason}, and a valid record follows at offset {valid}"),
                     ));
                 }
-                return Ok(Journal { metadata, records, torn: Some(TornTail { offset: offset as u64, reason }) });
+                return Ok(JournalIndex { metadata, records, torn: Some(TornTail { offset: offset as u64, reason }) });
             }
         }
     }
-    Ok(Journal { metadata, records, torn: None })
+    Ok(JournalIndex { metadata, records, torn: None })
+}
+
+/// Checks and decodes a whole journal file (see [`index_journal`]).
+///
+/// # Errors
+/// As [`index_journal`], and a record whose payload does not decode.
+pub fn decode_journal(bytes: &[u8]) -> Result<Journal, JournalError> {
+    let JournalIndex { metadata, records, torn } = index_journal(bytes)?;
+    let records = records
+        .iter()
+        .map(|span| Ok(Record { offset: span.offset, command: span.command(bytes)? }))
+        .collect::<Result<_, JournalError>>()?;
+    Ok(Journal { metadata, records, torn })
 }
 
 /// When the journal forces its records to stable storage.
