@@ -108,11 +108,13 @@ impl PyJournalWriter {
         Ok(PyJournalWriter { path, writer: Some(writer) })
     }
 
-    /// Appends one command and applies the fsync policy; after an error the writer is closed.
-    fn append(&mut self, name: String, args: &Bound<'_, PyTuple>, refused: bool) -> PyResult<()> {
+    /// Appends one command and applies the fsync policy (the GIL is released while the OS
+    /// writes and syncs); after an error the writer is closed.
+    fn append(&mut self, py: Python<'_>, name: String, args: &Bound<'_, PyTuple>, refused: bool) -> PyResult<()> {
         let args = args.iter().map(|arg| to_value(&arg)).collect::<PyResult<Vec<_>>>()?;
         let command = Command { name, args, refused };
-        let result = self.writer()?.append(&command);
+        let writer = self.writer()?;
+        let result = py.detach(|| writer.append(&command));
         result.map_err(|error| {
             self.writer = None;
             io_error(&self.path, &error)
@@ -120,8 +122,9 @@ impl PyJournalWriter {
     }
 
     /// Forces every record written so far to stable storage.
-    fn sync(&mut self) -> PyResult<()> {
-        let result = self.writer()?.sync();
+    fn sync(&mut self, py: Python<'_>) -> PyResult<()> {
+        let writer = self.writer()?;
+        let result = py.detach(|| writer.sync());
         result.map_err(|error| io_error(&self.path, &error))
     }
 
