@@ -62,7 +62,7 @@ class JournalBenchmark:
             "",
             f"Recovery of a journal of {recovery.commands:,} commands ({recovery.journal_bytes / 1e6:,.1f} MB; "
             f"snapshot {recovery.snapshot_bytes / 1e6:,.1f} MB)",
-            f"{'check every record's CRC (no replay)':<52}{recovery.check_seconds:>10.2f} s",
+            f"{'check the CRC of every record (no replay)':<52}{recovery.check_seconds:>10.2f} s",
             f"{'open: full replay of every command':<52}{recovery.replay_seconds:>10.2f} s"
             f"   ({recovery.replay_seconds / recovery.commands * 1e6:,.1f} us/command)",
             f"{'open: newest snapshot + empty tail':<52}{recovery.snapshot_seconds:>10.2f} s",
