@@ -10,6 +10,7 @@ every public method is classified as a command (journaled) or a query; every pie
 from __future__ import annotations
 
 import dataclasses
+import gc
 import inspect
 import logging
 from pathlib import Path
@@ -221,6 +222,9 @@ def test_one_directory_is_open_in_one_exchange_at_a_time(tmp_path: Path) -> None
     with pytest.raises(cb.DurabilityError, match="LOCK"):
         cb.Exchange.open(tmp_path)
     first.close()
+    second = cb.Exchange.open(tmp_path)
+    del second  # dropped unclosed: the lock goes with it
+    gc.collect()
     cb.Exchange.open(tmp_path).close()
 
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -174,7 +175,8 @@ class Durability:
         self.directory = directory
         self._writer = writer
         self._snapshot_every = snapshot_every
-        self._lock = lock
+        # The lock is released on close, or when the exchange is garbage-collected unclosed.
+        self._unlock = weakref.finalize(self, os.close, lock) if lock is not None else None
         self._records_at_snapshot = records_at_snapshot
         self._failure: str | None = None
 
@@ -235,9 +237,8 @@ class Durability:
                 self._writer.close()
         finally:
             self._failure = self._failure or "it is closed"
-            if self._lock is not None:
-                os.close(self._lock)
-                self._lock = None
+            if self._unlock is not None:
+                self._unlock()
 
 
 def _lock(directory: Path) -> int | None:
