@@ -6,7 +6,7 @@
 //! order), so two engines that received the same commands hash equal, and any difference in a
 //! balance, position, order (including its place in its level's queue and its fee and lock
 //! records), price, mark EMA, setting, trigger, pool, funding sample, liquidation list, backstop,
-//! ledger, the book parameters, the clock or the event sequence shows. Undrained events are output,
+//! ledger, the book's state and quantity limits, the clock or the event sequence shows. Undrained events are output,
 //! not state, and are not hashed. Cost: O(state), about 0.3 µs per resting
 //! order. FNV-1a is not collision-resistant against an adversary; it is a fingerprint for replay and
 //! recovery checks. Snapshots record the hash and restoring checks it: a change to this walk must
@@ -130,16 +130,14 @@ pub(super) fn digest(engine: &Engine) -> u64 {
         hash.ints(provider.markets.iter().map(|&market| market as i128));
     }
     for (market, book) in books.iter().enumerate() {
+        // The price and impact bands are not hashed: every place and amend recomputes them from the
+        // mark and the best prices first (`set_bands`), so they carry nothing forward.
         let params = book.params();
         hash.ints([
             i128::from(book.next_order_id()),
             params.state as i128,
             i128::from(params.min_quantity),
             i128::from(params.max_quantity),
-            i128::from(params.price_band.0),
-            i128::from(params.price_band.1),
-            i128::from(params.impact_band.0),
-            i128::from(params.impact_band.1),
         ]);
         // Every level best first and its queue in priority order (FIFO matters, not just the set).
         for side in [crate::types::Side::Bid, crate::types::Side::Ask] {

@@ -300,7 +300,7 @@ fn every_field_is_hashed_and_snapshotted() {
         ("trigger auto-borrow", |e| e.triggers[0].order.auto_borrow ^= true),
         ("next trigger id", |e| e.next_trigger_id += 1),
         ("book state", |e| e.books[SOL_PERP].set_state(crate::types::BookState::PostOnly)),
-        ("book band", |e| e.books[SOL_PERP].set_price_band(2, 1_000_000).unwrap()),
+        ("book quantity limits", |e| e.books[SOL_PERP].set_quantity_limits(2, 1_000_000).unwrap()),
     ];
     let base_hash = base.state_hash();
     for (name, mutate) in mutations {
