@@ -250,10 +250,24 @@ def test_a_closed_or_failed_exchange_refuses_commands(tmp_path: Path) -> None:
 
 def test_in_memory_exchanges_have_no_journal() -> None:
     exchange = cb.Exchange()
-    assert exchange.directory is None
+    assert (exchange.directory, exchange.journal_length) == (None, None)
     with pytest.raises(cb.DurabilityError, match="in-memory"):
         exchange.snapshot()
+    with pytest.raises(cb.DurabilityError, match="in-memory"):
+        exchange.sync()
     exchange.close()  # harmless
+
+
+def test_sync_forces_a_batch_to_disk_and_the_journal_counts_commands(tmp_path: Path) -> None:
+    exchange = cb.Exchange.open(tmp_path, fsync="batch", batch_size=1000)
+    assert exchange.directory == tmp_path
+    for call in session(seed=14, count=20):
+        apply(exchange, call)
+    exchange.sync()
+    assert exchange.journal_length == len(setup_calls()) + 20
+    _metadata, count, _records, torn = _core.read_journal(tmp_path / JOURNAL_NAME)
+    assert (count, torn) == (exchange.journal_length, None)
+    exchange.close()
 
 
 def test_every_public_method_is_a_journaled_command_or_a_query() -> None:
