@@ -3,7 +3,9 @@
 Price-time order books and a Backpack-style cross-margin risk engine, with the hot paths in compiled
 Rust. :class:`Exchange` is the venue (accounts, spot and perpetual markets, margin); :class:`Config`
 configures it; :class:`OrderBook` is one bare book in integer ticks and lots, and
-:mod:`crossbook.batch` drives it in bulk over numpy columns.
+:mod:`crossbook.batch` drives it in bulk over numpy columns. :meth:`Exchange.open` makes an exchange
+durable (a write-ahead journal and snapshots in a directory, :mod:`crossbook.journal`), and
+:func:`replay` rebuilds one from its journal.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from crossbook.enums import BookState, OrderType, SelfTradePrevention, Side, Tim
 from crossbook.exceptions import (
     ConfigError,
     CrossbookError,
+    DurabilityError,
     InsufficientBalanceError,
     InsufficientMarginError,
     InvalidAmountError,
@@ -32,6 +35,9 @@ from crossbook.exceptions import (
     InvalidPriceError,
     InvalidQuantityError,
     InvalidTypeError,
+    JournalCorruptError,
+    JournalError,
+    JournalVersionError,
     LendingRefusedError,
     SubaccountLimitError,
     UnknownAccountError,
@@ -40,6 +46,7 @@ from crossbook.exceptions import (
     WrongOwnerError,
 )
 from crossbook.exchange import Exchange
+from crossbook.journal import replay
 
 __all__ = [
     "AssetConfig",
@@ -47,6 +54,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "CrossbookError",
+    "DurabilityError",
     "Event",
     "Exchange",
     "Fill",
@@ -60,6 +68,9 @@ __all__ = [
     "InvalidPriceError",
     "InvalidQuantityError",
     "InvalidTypeError",
+    "JournalCorruptError",
+    "JournalError",
+    "JournalVersionError",
     "LendingCurve",
     "LendingRefusedError",
     "LiquidationConfig",
@@ -79,4 +90,5 @@ __all__ = [
     "VenueConfig",
     "WrongOwnerError",
     "__version__",
+    "replay",
 ]

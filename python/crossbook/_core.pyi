@@ -1,5 +1,6 @@
 """Type stubs of the compiled extension ``crossbook._core`` (checked against it by the tests)."""
 
+import os
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, final
@@ -26,6 +27,8 @@ __all__ = [
     "Engine",
     "Event",
     "Fill",
+    "JournalRecords",
+    "JournalWriter",
     "OrderBook",
     "OrderFill",
     "OrderResult",
@@ -33,7 +36,10 @@ __all__ = [
     "RestingOrder",
     "__version__",
     "margin_scan",
+    "read_journal",
+    "read_snapshot",
     "standard_workload",
+    "write_snapshot",
 ]
 
 __version__: Final[str]
@@ -288,6 +294,36 @@ class Engine:
     def account_info(self, account: int) -> tuple[str, str]: ...
     def symbols(self) -> tuple[list[str], list[str]]: ...
 
+_Path = str | os.PathLike[str]
+
+@final
+class JournalWriter:
+    """Appends commands to a journal file (see ``crossbook.journal``)."""
+
+    @staticmethod
+    def create(path: _Path, metadata: bytes, fsync: str, batch: int) -> JournalWriter: ...
+    @staticmethod
+    def append_to(path: _Path, truncate_at: int | None, records: int, fsync: str, batch: int) -> JournalWriter: ...
+    def append(self, name: str, args: tuple[Any, ...], refused: bool) -> None: ...
+    def sync(self) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+
+@final
+class JournalRecords:
+    """Decoded journal records as ``(offset, name, args, refused)``."""
+
+    def __iter__(self) -> JournalRecords: ...
+    def __next__(self) -> tuple[int, str, tuple[Any, ...], bool]: ...
+    def __len__(self) -> int: ...
+    def skip(self, count: int) -> None: ...
+
+def read_journal(path: _Path) -> tuple[bytes, int, JournalRecords, tuple[int, str] | None]: ...
+def write_snapshot(engine: Engine, path: _Path, records: int) -> int: ...
+def read_snapshot(spec: dict[str, Any], path: _Path) -> tuple[Engine, int]: ...
 def margin_scan(
     *,
     asset_price: npt.NDArray[np.int64],

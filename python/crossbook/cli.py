@@ -16,6 +16,7 @@ from crossbook.bench import (
     run_book_benchmark,
     run_cascade_benchmark,
     run_exchange_benchmark,
+    run_journal_benchmark,
     run_margin_benchmark,
 )
 
@@ -35,6 +36,16 @@ def _bench(arguments: argparse.Namespace) -> int:
     print(run_accrual_benchmark(large=arguments.accounts, repeats=arguments.repeats).table())
     print()
     print(run_cascade_benchmark(accounts=arguments.cascade_accounts, repeats=arguments.repeats).table())
+    print()
+    print(
+        run_journal_benchmark(
+            commands=arguments.orders // 2,
+            always_commands=arguments.journal_always_commands,
+            recovery_commands=arguments.recovery_commands,
+            repeats=arguments.repeats,
+            directory=arguments.journal_dir,
+        ).table()
+    )
     return 0
 
 
@@ -65,6 +76,23 @@ def _parser() -> argparse.ArgumentParser:
         default=100_000,
         help="subaccounts in the liquidation cascade benchmark (default 100,000)",
     )
+    bench.add_argument(
+        "--recovery-commands",
+        type=int,
+        default=1_000_000,
+        help="commands in the journal whose recovery is timed (default 1,000,000)",
+    )
+    bench.add_argument(
+        "--journal-always-commands",
+        type=int,
+        default=2_000,
+        help='commands sent with fsync="always", one fsync each (default 2,000)',
+    )
+    bench.add_argument(
+        "--journal-dir",
+        default=None,
+        help="where the durability benchmark writes (default: the system's temporary directory)",
+    )
     bench.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
     bench.set_defaults(run=_bench)
     return parser
@@ -72,7 +100,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    for name in ("operations", "reference_operations", "orders", "accounts", "cascade_accounts", "repeats"):
+    for name in (
+        "operations",
+        "reference_operations",
+        "orders",
+        "accounts",
+        "cascade_accounts",
+        "recovery_commands",
+        "journal_always_commands",
+        "repeats",
+    ):
         if getattr(arguments, name, 1) < 1:
             print(f"crossbook: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2

@@ -93,9 +93,42 @@ class InsufficientMarginError(CrossbookError):
     """A withdrawal, transfer or leverage change that would take initial margin above net equity."""
 
 
+class JournalError(CrossbookError):
+    """A journal or snapshot file that cannot be used as it is (see :mod:`crossbook.journal`).
+
+    ``path`` names the file and ``offset`` the byte where the problem is; the message is
+    ``"<path> at offset <offset>: <reason>"``. Recovery never resets state silently: it raises this.
+    """
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        super().__init__(path, offset, reason)
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path} at offset {self.offset}: {self.reason}"
+
+
+class JournalCorruptError(JournalError):
+    """A damaged journal or snapshot: a bad CRC or structure with valid data after it (a torn last
+    record is not an error: it is truncated with a logged warning)."""
+
+
+class JournalVersionError(JournalError):
+    """A journal or snapshot written in a format version this build does not read."""
+
+
+class DurabilityError(CrossbookError, OSError):
+    """A durable exchange cannot make a command durable: the journal write or fsync failed, or the
+    exchange is closed. After a failed write the exchange refuses every further command (its state
+    and its journal might disagree); reopen the directory to recover the acknowledged state."""
+
+
 __all__ = [
     "ConfigError",
     "CrossbookError",
+    "DurabilityError",
     "InsufficientBalanceError",
     "InsufficientMarginError",
     "InvalidAmountError",
@@ -105,6 +138,9 @@ __all__ = [
     "InvalidPriceError",
     "InvalidQuantityError",
     "InvalidTypeError",
+    "JournalCorruptError",
+    "JournalError",
+    "JournalVersionError",
     "LendingRefusedError",
     "SubaccountLimitError",
     "UnknownAccountError",

@@ -10,13 +10,23 @@ same commands give the same events and the same :meth:`Exchange.state_hash`.
 
 Units: prices are quote per base unit (e.g. USDC per BTC) on the market's tick; quantities are base
 units on the market's step; amounts are asset units at the asset's decimals.
+
+Commands and queries: every state-changing public method is a *command* (:data:`COMMANDS`): it
+normalizes its arguments to canonical values (decimal strings, ints, bools, None, lists of names),
+then runs a private ``_<name>`` method on exactly those values. A durable exchange
+(:meth:`Exchange.open`, :mod:`crossbook.journal`) journals the command name and those values before
+returning, and recovery replays them through the same private methods, so a replayed exchange is
+the live one, by :meth:`Exchange.state_hash`. Every other public method is a query
+(:data:`QUERIES`) and changes no state (``events`` drains output, which is not state).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy.typing as npt
 
@@ -24,7 +34,20 @@ from crossbook import funding, lending, liquidation
 from crossbook._core import Engine, OrderFill, OrderResult
 from crossbook.config import Config
 from crossbook.enums import OrderType, SelfTradePrevention, Side, TimeInForce
-from crossbook.exceptions import InvalidArgumentError, InvalidTypeError, UnknownAccountError, UnknownOrderError
+from crossbook.exceptions import (
+    DurabilityError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    UnknownAccountError,
+    UnknownOrderError,
+)
+
+if TYPE_CHECKING:
+    import os
+
+    from crossbook.journal import Durability
+
+_T = TypeVar("_T")
 
 AmountLike = Decimal | str | int | float
 _AMOUNT_TYPES = (Decimal, str, int, float)
@@ -71,6 +94,15 @@ def _name(value: object, what: str) -> str:
     if type(value) is not str:
         raise InvalidTypeError(f"{what} must be a str, got {type(value).__name__}")
     return value
+
+
+def _choice(value: object, what: str) -> str:
+    """A name given as a string enum of :mod:`crossbook.enums` or a plain str, as a plain str."""
+    if type(value) is str:
+        return value
+    if not isinstance(value, str):
+        raise InvalidTypeError(f"{what} must be a str, got {type(value).__name__}")
+    return str.__str__(value)
 
 
 @dataclass(frozen=True)
@@ -190,7 +222,8 @@ def _margin(raw: dict[str, Any]) -> MarginSummary:
 
 
 class Exchange:
-    """An in-memory exchange (SPEC §11). ``Exchange()`` uses :meth:`Config.default`."""
+    """An exchange (SPEC §11). ``Exchange(config)`` lives in memory (``Exchange()`` uses
+    :meth:`Config.default`); :meth:`Exchange.open` makes a durable one in a directory."""
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config.default()
@@ -198,38 +231,132 @@ class Exchange:
         self._perps = tuple(market for market in self.config.markets if market.kind == "perp")
         self._waterfall = liquidation.Waterfall.of(self.config.venue.liquidation)
         self._liquidate = self.config.venue.liquidation.enabled
+        self._durability: Durability | None = None
+
+    # ----- durability ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        config: Config | None = None,
+        fsync: str = "always",
+        *,
+        snapshot_every: int | None = 100_000,
+        batch_size: int = 64,
+    ) -> Exchange:
+        """A durable exchange in directory ``path`` (created if needed), recovered from its newest
+        valid snapshot and journal tail if it exists (see :mod:`crossbook.journal`).
+
+        Every command is written to the journal before it returns. ``fsync``: ``"always"`` (each
+        command is on stable storage before it returns: nothing acknowledged is lost, even to a power
+        failure), ``"batch"`` (an fsync every ``batch_size`` commands: a power failure loses at most
+        ``batch_size - 1`` acknowledged commands) or ``"never"`` (the OS decides). A crash of the
+        process loses nothing acknowledged in any mode. A snapshot is taken every ``snapshot_every``
+        commands (None: only on :meth:`snapshot`). ``config`` is required for a new directory's
+        non-default configuration and must match an existing directory's."""
+        from crossbook import journal  # noqa: PLC0415 - journal builds on this module
+
+        return journal.open_exchange(
+            cls, Path(path), config, fsync=fsync, snapshot_every=snapshot_every, batch_size=batch_size
+        )
+
+    @property
+    def directory(self) -> Path | None:
+        """The directory of a durable exchange; None in memory."""
+        return None if self._durability is None else self._durability.directory
+
+    @property
+    def journal_length(self) -> int | None:
+        """Commands in a durable exchange's journal (all acknowledged ones; after a crash, a client
+        resumes sending from here); None in memory."""
+        return None if self._durability is None else self._durability.records
+
+    def snapshot(self) -> Path:
+        """Writes a snapshot of the whole state (atomically) and returns its path; recovery starts
+        from the newest valid one. Durable exchanges only."""
+        return self._durable().snapshot(self)
+
+    def sync(self) -> None:
+        """Forces every acknowledged command to stable storage (for ``fsync="batch"``/``"never"``)."""
+        self._durable().sync()
+
+    def close(self) -> None:
+        """Syncs and closes a durable exchange's journal; later commands raise ``DurabilityError``.
+        Closing twice, or closing an in-memory exchange, does nothing."""
+        if self._durability is not None:
+            self._durability.close()
+
+    def __enter__(self) -> Exchange:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _durable(self) -> Durability:
+        if self._durability is None:
+            raise DurabilityError("an in-memory exchange has no journal; use Exchange.open(directory)")
+        return self._durability
+
+    def _run(self, apply: Callable[..., _T], *args: object) -> _T:
+        """Runs the command ``apply`` (a ``_<name>`` method) on canonical ``args``, journaling it when
+        durable."""
+        if self._durability is None:
+            return apply(*args)
+        return self._durability.run(apply, args)
 
     # ----- accounts ------------------------------------------------------------------------------
 
     def open_account(self, owner: str) -> int:
         """Opens an owner and returns the id of their main subaccount."""
-        return self._engine.open_account(_name(owner, "owner"))
+        return self._run(self._open_account, _name(owner, "owner"))
+
+    def _open_account(self, owner: str) -> int:
+        return self._engine.open_account(owner)
 
     def open_subaccount(self, owner: str, label: str) -> int:
         """Opens another subaccount (up to ``venue.max_subaccounts`` besides the main one)."""
-        return self._engine.open_subaccount(_name(owner, "owner"), _name(label, "label"))
+        return self._run(self._open_subaccount, _name(owner, "owner"), _name(label, "label"))
+
+    def _open_subaccount(self, owner: str, label: str) -> int:
+        return self._engine.open_subaccount(owner, label)
 
     def deposit(self, subaccount: int, asset: str, amount: AmountLike) -> None:
         """Credits the free balance, then (by the subaccount's switches) repays borrows and lends
         what stays free (SPEC §3, §7)."""
-        sub = _subaccount(subaccount)
-        self._engine.deposit(sub, _name(asset, "asset"), _amount(amount, "amount"))
+        self._run(self._deposit, _subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def _deposit(self, sub: int, asset: str, amount: str) -> None:
+        self._engine.deposit(sub, asset, amount)
         self._engine.sweep_free_balances(sub)
 
     def withdraw(self, subaccount: int, asset: str, amount: AmountLike) -> None:
         """Refused (``InsufficientBalanceError``/``InsufficientMarginError``) beyond the free balance
         or if initial margin would exceed net equity afterwards."""
-        self._engine.withdraw(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+        self._run(self._withdraw, _subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def _withdraw(self, sub: int, asset: str, amount: str) -> None:
+        self._engine.withdraw(sub, asset, amount)
 
     def transfer(self, source: int, destination: int, asset: str, amount: AmountLike) -> None:
         """Moves an asset between two subaccounts of one owner, with the checks of a withdrawal."""
-        self._engine.transfer(
-            _subaccount(source), _subaccount(destination), _name(asset, "asset"), _amount(amount, "amount")
+        self._run(
+            self._transfer,
+            _subaccount(source),
+            _subaccount(destination),
+            _name(asset, "asset"),
+            _amount(amount, "amount"),
         )
+
+    def _transfer(self, source: int, destination: int, asset: str, amount: str) -> None:
+        self._engine.transfer(source, destination, asset, amount)
 
     def set_max_leverage(self, subaccount: int, leverage: int) -> None:
         """1 to ``venue.max_leverage``; refused if it would take IMR above 100%."""
-        self._engine.set_max_leverage(_subaccount(subaccount), _int(leverage, "leverage"))
+        self._run(self._set_max_leverage, _subaccount(subaccount), _int(leverage, "leverage"))
+
+    def _set_max_leverage(self, sub: int, leverage: int) -> None:
+        self._engine.set_max_leverage(sub, leverage)
 
     def set_auto_lend(self, subaccount: int, on: bool) -> None:
         self._set(subaccount, "auto_lend", on)
@@ -246,7 +373,10 @@ class Exchange:
     def _set(self, subaccount: int, setting: str, on: bool) -> None:
         if not isinstance(on, bool):
             raise InvalidTypeError(f"{setting} must be a bool, got {type(on).__name__}")
-        self._engine.set_setting(_subaccount(subaccount), setting, on)
+        self._run(self._set_setting, _subaccount(subaccount), setting, on)
+
+    def _set_setting(self, sub: int, setting: str, on: bool) -> None:
+        self._engine.set_setting(sub, setting, on)
 
     def settings(self, subaccount: int) -> dict[str, int | bool]:
         """``max_leverage`` and the auto-* switches of a subaccount."""
@@ -256,24 +386,35 @@ class Exchange:
 
     def lend(self, subaccount: int, asset: str, amount: AmountLike) -> None:
         """Lends free balance to the asset's pool (it stays collateral and earns the lend rate)."""
-        self._engine.lend(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+        self._run(self._lend, _subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def _lend(self, sub: int, asset: str, amount: str) -> None:
+        self._engine.lend(sub, asset, amount)
 
     def redeem(self, subaccount: int, asset: str, amount: AmountLike) -> None:
         """Takes lent balance back; refused (``LendingRefusedError``) while the pool is throttled or
         lacks the cash."""
-        self._engine.redeem(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+        self._run(self._redeem, _subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def _redeem(self, sub: int, asset: str, amount: str) -> None:
+        self._engine.redeem(sub, asset, amount)
 
     def borrow(self, subaccount: int, asset: str, amount: AmountLike) -> None:
         """Borrows from the asset's pool into the free balance, paying at once an entry fee for the
         rest of the current interest interval; refused if the pool lacks the cash or would pass its
         throttle, or if initial margin would exceed net equity."""
-        symbol, text = _name(asset, "asset"), _amount(amount, "amount")
+        self._run(self._borrow, _subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def _borrow(self, sub: int, symbol: str, text: str) -> None:
         rate = lending.interval_rate_e18(self.config, symbol, self._utilization_after_borrow(symbol, text))
-        self._engine.borrow(_subaccount(subaccount), symbol, text, rate)
+        self._engine.borrow(sub, symbol, text, rate)
 
     def repay(self, subaccount: int, asset: str, amount: AmountLike) -> Decimal:
         """Repays up to ``amount`` of a borrow from the free balance; returns what was repaid."""
-        return Decimal(self._engine.repay(_subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount")))
+        return self._run(self._repay, _subaccount(subaccount), _name(asset, "asset"), _amount(amount, "amount"))
+
+    def _repay(self, sub: int, asset: str, amount: str) -> Decimal:
+        return Decimal(self._engine.repay(sub, asset, amount))
 
     def pools(self) -> dict[str, PoolView]:
         """Per asset: lent, borrowed, utilization and the current borrow and lend APRs."""
@@ -321,13 +462,19 @@ class Exchange:
         Perps on this asset whose mark was never set derive it here: ``index + EMA(mid - index)`` within the
         market's price band (``MarketConfig.mark_ema_span``); a changed derived mark is a ``MarkPrice`` event.
         """
-        self._engine.set_index_price(_name(asset, "asset"), _amount(price, "price"))
+        self._run(self._set_index_price, _name(asset, "asset"), _amount(price, "price"))
+
+    def _set_index_price(self, asset: str, price: str) -> None:
+        self._engine.set_index_price(asset, price)
         if self._liquidate:
             liquidation.run(self._engine, self._waterfall)
 
     def set_mark_price(self, market: str, price: AmountLike) -> None:
         """A perpetual's mark price (rescans every subaccount's margin); from now on the caller owns it."""
-        self._engine.set_mark_price(_name(market, "market"), _amount(price, "price"))
+        self._run(self._set_mark_price, _name(market, "market"), _amount(price, "price"))
+
+    def _set_mark_price(self, market: str, price: str) -> None:
+        self._engine.set_mark_price(market, price)
         if self._liquidate:
             liquidation.run(self._engine, self._waterfall)
 
@@ -338,7 +485,9 @@ class Exchange:
         ``venue.interest_interval_ms``, at the rate of the pool's utilization there; see
         :mod:`crossbook.lending`), then a margin scan and the liquidation waterfall
         (:mod:`crossbook.liquidation`). So one long jump gives exactly what many short steps give."""
-        target = _int(time_ms, "time_ms")
+        self._run(self._advance_to, _int(time_ms, "time_ms"))
+
+    def _advance_to(self, target: int) -> None:
         if target < self._engine.time_ms:
             self._engine.advance_to(target)  # raises: time never goes back
         venue = self.config.venue
@@ -382,13 +531,13 @@ class Exchange:
         market: str,
         side: Side | str,
         *,
-        order_type: OrderType | str = OrderType.Limit,
+        order_type: OrderType | str = "Limit",
         quantity: AmountLike | None = None,
         price: AmountLike | None = None,
-        time_in_force: TimeInForce | str = TimeInForce.GTC,
+        time_in_force: TimeInForce | str = "GTC",
         post_only: bool = False,
         reduce_only: bool = False,
-        self_trade_prevention: SelfTradePrevention | str = SelfTradePrevention.RejectTaker,
+        self_trade_prevention: SelfTradePrevention | str = "RejectTaker",
         client_id: int | None = None,
         quote_quantity: AmountLike | None = None,
         trigger_price: AmountLike | None = None,
@@ -407,23 +556,29 @@ class Exchange:
             raise InvalidTypeError("post_only, reduce_only and auto_borrow must be bools")
         if client_id is not None and (type(client_id) is not int or not 0 <= client_id < 2**64):
             raise InvalidTypeError(f"client_id must be an int in [0, 2**64) or None, got {client_id!r}")
-        return self._engine.place_order(
+        return self._run(
+            self._place_order,
             _subaccount(subaccount),
             _name(market, "market"),
-            side,
-            order_type,
+            side if type(side) is str else _choice(side, "side"),
+            order_type if type(order_type) is str else _choice(order_type, "order_type"),
             None if quantity is None else _amount(quantity, "quantity"),
             None if price is None else _amount(price, "price"),
             None if quote_quantity is None else _amount(quote_quantity, "quote_quantity"),
-            time_in_force,
+            time_in_force if type(time_in_force) is str else _choice(time_in_force, "time_in_force"),
             post_only,
             reduce_only,
-            self_trade_prevention,
+            self_trade_prevention
+            if type(self_trade_prevention) is str
+            else _choice(self_trade_prevention, "self_trade_prevention"),
             client_id,
             None if trigger_price is None else _amount(trigger_price, "trigger_price"),
             None if trigger_by is None else _name(trigger_by, "trigger_by"),
             auto_borrow,
         )
+
+    def _place_order(self, *args: Any) -> OrderResult:
+        return self._engine.place_order(*args)
 
     def amend_order(
         self,
@@ -438,7 +593,8 @@ class Exchange:
         when amended, else why not (the book's filters, ``InsufficientMargin``,
         ``InsufficientBalance``, ``ReduceOnlyNotReducing``, ``OrderNotLive``, ``AmendWouldCross``);
         the order is then unchanged."""
-        return self._engine.amend_order(
+        return self._run(
+            self._amend_order,
             _subaccount(subaccount),
             _name(market, "market"),
             _order_id(order_id),
@@ -446,9 +602,15 @@ class Exchange:
             None if quantity is None else _amount(quantity, "quantity"),
         )
 
+    def _amend_order(self, sub: int, market: str, order_id: int, price: str | None, quantity: str | None) -> str | None:
+        return self._engine.amend_order(sub, market, order_id, price, quantity)
+
     def cancel_trigger(self, subaccount: int, trigger_id: int) -> bool:
         """Cancels a pending trigger order: True if cancelled, False if it already fired."""
-        return self._engine.cancel_trigger(_subaccount(subaccount), _order_id(trigger_id))
+        return self._run(self._cancel_trigger, _subaccount(subaccount), _order_id(trigger_id))
+
+    def _cancel_trigger(self, sub: int, trigger_id: int) -> bool:
+        return self._engine.cancel_trigger(sub, trigger_id)
 
     def pending_triggers(self, subaccount: int) -> list[PendingTrigger]:
         """The subaccount's trigger orders still waiting, by id."""
@@ -468,11 +630,17 @@ class Exchange:
     def cancel_order(self, subaccount: int, market: str, order_id: int) -> bool:
         """True if cancelled; False if the order is no longer live. Another subaccount's order or an
         id never issued raises."""
-        return self._engine.cancel_order(_subaccount(subaccount), _name(market, "market"), _order_id(order_id))
+        return self._run(self._cancel_order, _subaccount(subaccount), _name(market, "market"), _order_id(order_id))
+
+    def _cancel_order(self, sub: int, market: str, order_id: int) -> bool:
+        return self._engine.cancel_order(sub, market, order_id)
 
     def cancel_all(self, subaccount: int, market: str | None = None) -> int:
         """Cancels every live order of the subaccount (in one market, or all); returns how many."""
-        return self._engine.cancel_all(_subaccount(subaccount), None if market is None else _name(market, "market"))
+        return self._run(self._cancel_all, _subaccount(subaccount), None if market is None else _name(market, "market"))
+
+    def _cancel_all(self, sub: int, market: str | None) -> int:
+        return self._engine.cancel_all(sub, market)
 
     # ----- views -----------------------------------------------------------------------------------
 
@@ -573,7 +741,10 @@ class Exchange:
         if isinstance(markets, str) or not isinstance(markets, list | tuple):
             raise InvalidTypeError(f"markets must be a list of perp market symbols, got {type(markets).__name__}")
         names = [_name(market, "market") for market in markets]
-        self._engine.register_backstop_provider(_subaccount(subaccount), names, _amount(capacity, "capacity"))
+        self._run(self._register_backstop_provider, _subaccount(subaccount), names, _amount(capacity, "capacity"))
+
+    def _register_backstop_provider(self, sub: int, markets: list[str], capacity: str) -> None:
+        self._engine.register_backstop_provider(sub, markets, capacity)
 
     def backstop_providers(self) -> list[tuple[int, list[str], Decimal]]:
         """(subaccount, markets, remaining capacity in USDC) of every provider, in order."""
@@ -603,7 +774,64 @@ class Exchange:
         return self._engine.account_info(_subaccount(subaccount))
 
 
+COMMANDS = frozenset(
+    {
+        "open_account",
+        "open_subaccount",
+        "deposit",
+        "withdraw",
+        "transfer",
+        "set_max_leverage",
+        "set_setting",
+        "lend",
+        "redeem",
+        "borrow",
+        "repay",
+        "set_index_price",
+        "set_mark_price",
+        "advance_to",
+        "place_order",
+        "amend_order",
+        "cancel_trigger",
+        "cancel_order",
+        "cancel_all",
+        "register_backstop_provider",
+    }
+)
+"""Names of the journaled commands: each runs as ``Exchange._<name>`` on canonical arguments (the
+public ``set_auto_*`` switches are the one command ``set_setting``)."""
+
+QUERIES = frozenset(
+    {
+        "audit",
+        "backstop_providers",
+        "balances",
+        "borrow_lend_positions",
+        "depth",
+        "events",
+        "funding_rate",
+        "liquidatable",
+        "liquidating",
+        "liquidation_price",
+        "liquidation_state",
+        "margin",
+        "margin_scan",
+        "open_orders",
+        "pending_triggers",
+        "pools",
+        "positions",
+        "settings",
+        "state_hash",
+        "stress",
+        "subaccount_info",
+        "time_ms",
+    }
+)
+"""Public methods that change no state (``events`` drains output, not state)."""
+
 __all__ = [
+    "COMMANDS",
+    "QUERIES",
     "AssetAudit",
     "Balance",
     "Exchange",

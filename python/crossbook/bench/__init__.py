@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from crossbook.bench.book import BookBenchmark, run_book_benchmark
 from crossbook.bench.exchange import ExchangeBenchmark, run_exchange_benchmark
+from crossbook.bench.journal import JournalBenchmark, RecoveryTimes, run_journal_benchmark
 from crossbook.bench.lending import AccrualBenchmark, run_accrual_benchmark
 from crossbook.bench.liquidation import CascadeOutcome, CascadeResult, run_cascade_benchmark
 from crossbook.bench.margin import MarginBenchmark, run_margin_benchmark
@@ -19,12 +20,15 @@ __all__ = [
     "CascadeOutcome",
     "CascadeResult",
     "ExchangeBenchmark",
+    "JournalBenchmark",
     "MarginBenchmark",
     "Measurement",
+    "RecoveryTimes",
     "format_table",
     "run_accrual_benchmark",
     "run_book_benchmark",
     "run_cascade_benchmark",
     "run_exchange_benchmark",
+    "run_journal_benchmark",
     "run_margin_benchmark",
 ]

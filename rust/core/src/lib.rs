@@ -12,12 +12,14 @@
 //! - [`risk`]: collateral haircuts, IMF/MMF, the vectorized margin scan, liquidation prices.
 //! - [`decimal`]: exact decimal strings to integer counts of a unit, and back.
 //! - [`workload`]: the seeded, standard order-book workload that benchmarks run.
+//! - [`journal`]: the write-ahead journal and snapshot file formats, decoder and writer.
 //! - [`error`]: errors for misuse (trading outcomes are events, not errors).
 
 pub mod book;
 pub mod decimal;
 pub mod error;
 pub mod exchange;
+pub mod journal;
 pub mod risk;
 pub mod types;
 pub mod workload;

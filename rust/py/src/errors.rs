@@ -22,6 +22,9 @@ pyo3::import_exception!(crossbook.exceptions, WrongOwnerError);
 pyo3::import_exception!(crossbook.exceptions, InsufficientBalanceError);
 pyo3::import_exception!(crossbook.exceptions, InsufficientMarginError);
 pyo3::import_exception!(crossbook.exceptions, LendingRefusedError);
+pyo3::import_exception!(crossbook.exceptions, JournalCorruptError);
+pyo3::import_exception!(crossbook.exceptions, JournalVersionError);
+pyo3::import_exception!(crossbook.exceptions, DurabilityError);
 
 /// Converts a core error into its Python exception.
 pub fn book_error(error: BookError) -> PyErr {

@@ -60,7 +60,7 @@ fn decimal_field(text: &str, key: &str) -> PyResult<Decimal> {
 }
 
 /// Builds an [`EngineSpec`] from `Config.engine_spec()`.
-fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
+pub(crate) fn engine_spec(spec: &Bound<'_, PyAny>) -> PyResult<EngineSpec> {
     let mut assets = Vec::new();
     for asset in item::<Vec<Bound<'_, PyAny>>>(spec, "assets")? {
         let (kind, base, penalty): (String, f64, f64) = item(&asset, "haircut")?;
@@ -137,7 +137,7 @@ type PositionRow = (String, String, String, Option<String>, String, Option<f64>,
 #[pyclass(module = "crossbook._core", name = "Engine")]
 #[derive(Debug)]
 pub struct PyEngine {
-    engine: Engine,
+    pub(crate) engine: Engine,
 }
 
 /// What happened to a placed order (`crossbook.Exchange.place_order`'s result). Amounts are

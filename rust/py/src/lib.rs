@@ -6,6 +6,7 @@ mod book;
 mod convert;
 mod errors;
 mod exchange;
+mod journal;
 mod risk;
 
 use pyo3::prelude::*;
@@ -20,6 +21,11 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<exchange::PyEngine>()?;
     module.add_class::<exchange::OrderReport>()?;
     module.add_class::<exchange::OrderFill>()?;
+    module.add_class::<journal::PyJournalWriter>()?;
+    module.add_class::<journal::JournalRecords>()?;
+    module.add_function(wrap_pyfunction!(journal::read_journal, module)?)?;
+    module.add_function(wrap_pyfunction!(journal::write_snapshot, module)?)?;
+    module.add_function(wrap_pyfunction!(journal::read_snapshot, module)?)?;
     module.add_function(wrap_pyfunction!(book::standard_workload, module)?)?;
     let (kinds, reasons) = book::code_tables(module.py())?;
     module.add("EVENT_KINDS", kinds)?;

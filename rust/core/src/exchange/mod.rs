@@ -54,6 +54,7 @@ mod lending;
 mod liquidation;
 mod marks;
 mod settlement;
+mod snapshot;
 mod spec;
 
 pub use accounts::{Accounts, Owner, Scenario, Setting};
@@ -61,6 +62,7 @@ pub use events::{AccountId, Event, EventKind, Reject};
 pub use funding::PremiumSamples;
 pub use lending::{LendingRefusal, Pool, INDEX_ONE};
 pub use liquidation::{BackstopProvider, LiquidationStage, LiquidationStep};
+pub use snapshot::SnapshotError;
 pub use spec::{AssetSpec, EngineSpec, MarketKind, MarketSpec, SpecError, VenueSpec};
 
 use std::collections::HashMap;
