@@ -34,7 +34,7 @@ class ScriptedMarket:
     def end_ms(self) -> int:
         return self._end
 
-    def setup(self, exchange: Exchange) -> None:
+    def setup(self, exchange: Exchange, queue: str = "back") -> None:
         maker = exchange.open_account("maker")
         exchange.deposit(maker, "USDC", "10000000")
         exchange.set_index_price("SOL", "100")

@@ -30,6 +30,7 @@ __all__ = [
     "OrderFill",
     "OrderResult",
     "PlaceResult",
+    "Replayer",
     "RestingOrder",
     "__version__",
     "margin_scan",
@@ -315,3 +316,27 @@ def margin_scan(
     borrowed: npt.NDArray[np.int64] | None = None,
 ) -> _Columns:
     """Net equity, requirements, ratios and liquidatable mask of every account (``crossbook.risk``)."""
+
+@final
+class Replayer:
+    """The replayed flow of one perpetual market (``crossbook.backtest.Replay``)."""
+
+    def __new__(cls, engine: Engine, account: int, market: str, queue: str) -> Replayer: ...
+    def apply(
+        self,
+        engine: Engine,
+        time_ms: npt.NDArray[np.int64],
+        action: npt.NDArray[np.uint8],
+        side: npt.NDArray[np.uint8],
+        price: npt.NDArray[np.int64],
+        quantity: npt.NDArray[np.int64],
+        order_key: npt.NDArray[np.uint64],
+        until_ms: int,
+    ) -> tuple[int, dict[str, npt.NDArray[Any]]]:
+        """Applies the rows with ``time_ms <= until_ms`` (a prefix); returns (rows, replayed trades)."""
+    @property
+    def applied(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
+    @property
+    def account(self) -> int: ...

@@ -198,6 +198,7 @@ class Exchange:
         self._perps = tuple(market for market in self.config.markets if market.kind == "perp")
         self._waterfall = liquidation.Waterfall.of(self.config.venue.liquidation)
         self._liquidate = self.config.venue.liquidation.enabled
+        self._funding_rates: dict[str, Decimal] = {}
 
     # ----- accounts ------------------------------------------------------------------------------
 
@@ -358,7 +359,8 @@ class Exchange:
             self._engine.sweep_all_free_balances()
             for market in self._perps:
                 if boundary % market.funding_interval_ms == 0:
-                    funding_rate = funding.funding_rate(market, self._engine.funding_premium(market.symbol))
+                    premium = self._engine.funding_premium(market.symbol)
+                    funding_rate = self._funding_rates.get(market.symbol, funding.funding_rate(market, premium))
                     self._engine.pay_funding(market.symbol, funding.rate_e18(funding_rate))
             if boundary % venue.interest_interval_ms == 0:
                 for symbol, _lent, borrowed, utilization, _cash in self._engine.pools():
@@ -369,6 +371,23 @@ class Exchange:
                 self._engine.rescan_margin()
                 liquidation.run(self._engine, self._waterfall)
         self._engine.advance_to(target)
+
+    def set_funding_rate(self, market: str, rate: AmountLike | None) -> None:
+        """Fixes the rate (per funding interval) of a perpetual's next payments, e.g. a replayed venue's
+        recorded rate, instead of the one from the sampled premium; None goes back to the premium's."""
+        spec = self.config.market(_name(market, "market"))
+        if spec.kind != "perp":
+            raise InvalidArgumentError(f"{market} is a spot market: only perpetuals pay funding")
+        if rate is None:
+            self._funding_rates.pop(spec.symbol, None)
+            return
+        try:
+            value = Decimal(_amount(rate, "rate"))
+        except ArithmeticError as error:
+            raise InvalidArgumentError(f"rate must be a decimal number, got {rate!r}") from error
+        if not value.is_finite() or abs(value) >= 1:
+            raise InvalidArgumentError(f"a funding rate per interval must be finite and within (-1, 1), got {rate!r}")
+        self._funding_rates[spec.symbol] = value
 
     @property
     def time_ms(self) -> int:
@@ -512,10 +531,12 @@ class Exchange:
 
     def funding_rate(self, market: str) -> Decimal:
         """The funding rate per interval the next payment of a perpetual would use (SPEC §8), from
-        the premium sampled so far this interval."""
+        the premium sampled so far this interval (or the rate fixed by :meth:`set_funding_rate`)."""
         spec = self.config.market(_name(market, "market"))
         if spec.kind != "perp":
             raise InvalidArgumentError(f"{market} is a spot market: only perpetuals pay funding")
+        if market in self._funding_rates:
+            return self._funding_rates[market]
         return funding.funding_rate(spec, self._engine.funding_premium(market))
 
     def liquidation_price(self, subaccount: int, market: str) -> Decimal | None:

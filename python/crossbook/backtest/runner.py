@@ -208,7 +208,7 @@ class Backtest:
         self._ran = True
         started = time.perf_counter()
         exchange, data = self.exchange, self.data
-        data.setup(exchange)
+        data.setup(exchange, self.queue)
         self._open_strategies()
         start, end = data.start_ms, data.end_ms
         if exchange.time_ms < start:
@@ -223,8 +223,11 @@ class Backtest:
         while True:
             candidates = [next_sample, end]
             data_time = data.next_time()
-            if data_time is not None:
-                candidates.append(max(data_time, self._now))
+            if data_time is not None and self.strategies:
+                # Strategies see the market at most once per book interval: the source runs in chunks
+                # to the next point of that grid (without strategies, to the next sample).
+                grid = self.book_interval_ms
+                candidates.append(max(-(-data_time // grid) * grid, self._now))
             if self._heap:
                 candidates.append(self._heap[0].time_ms)
             if next_timer is not None:

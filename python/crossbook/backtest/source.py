@@ -48,8 +48,9 @@ class MarketSource(Protocol):
     @property
     def end_ms(self) -> int: ...
 
-    def setup(self, exchange: Exchange) -> None:
-        """Opens and funds the source's accounts and sets the first prices."""
+    def setup(self, exchange: Exchange, queue: str) -> None:
+        """Opens and funds the source's accounts and sets the first prices; ``queue`` is the backtest's
+        L2 queue model (``"back"`` or ``"front"``), for sources that replay price levels."""
 
     def next_time(self) -> int | None:
         """The time of the next event not yet applied, or None when there is none."""

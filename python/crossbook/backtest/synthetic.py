@@ -201,7 +201,7 @@ class SyntheticMarket:
             return None
         return self.config.start_ms + self._step * self.config.step_ms
 
-    def setup(self, exchange: Exchange) -> None:
+    def setup(self, exchange: Exchange, queue: str = "back") -> None:
         config, rng = self.config, self._rng
         for index in range(config.lenders):
             lender = exchange.open_account(f"synthetic:lender{index}")

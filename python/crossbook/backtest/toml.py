@@ -13,8 +13,10 @@ A file has these tables (all optional but a market: ``[synthetic]`` or ``[data]`
     [synthetic]            # any SyntheticConfig field (seed comes from [backtest]); crash_at_ms = -1: no crash
     traders = 48
 
-    [data]                 # a replay instead: see crossbook.backtest.data.source_from_table
-    format = "tardis"
+    [[data.market]]        # a replay instead: see crossbook.backtest.replay.source_from_table
+    market = "SOL_USDC_PERP"
+    tardis_l2 = "book.csv.gz"
+    tardis_trades = "trades.csv.gz"
 
     [[strategy]]           # "module:Class" and its keyword arguments
     class = "crossbook.backtest.strategies:QuotingMaker"
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from crossbook.backtest.latency import Latency
+from crossbook.backtest.replay import source_from_table
 from crossbook.backtest.runner import Backtest
 from crossbook.backtest.source import MarketSource
 from crossbook.backtest.strategy import Strategy
@@ -98,8 +101,7 @@ class BacktestFile:
         if unknown:
             raise ConfigError("backtest", f"unknown keys {sorted(unknown)}; expected some of {sorted(_BACKTEST_KEYS)}")
         seed = settings.get("seed", 0)
-        venue = settings.get("venue")
-        config = Config.from_toml(self.root / str(venue)) if venue is not None else None
+        config = self._config()
         try:
             latency = Latency.from_mapping(dict(self.table.get("latency", {})))
         except CrossbookError as error:
@@ -119,11 +121,15 @@ class BacktestFile:
             **options,
         )
 
+    def _config(self) -> Config | None:
+        venue = self.settings.get("venue")
+        return Config.from_toml(self.root / str(venue)) if venue is not None else None
+
     def _source(self, seed: int) -> MarketSource:
         if ("synthetic" in self.table) == ("data" in self.table):
             raise ConfigError("synthetic/data", "a backtest needs exactly one of [synthetic] or [data]")
         if "data" in self.table:
-            raise ConfigError("data", "replayed data is not supported yet; use [synthetic]")
+            return source_from_table(dict(self.table["data"]), self.root, self._config())
         values = dict(self.table["synthetic"])
         fields = {field.name for field in dataclasses.fields(SyntheticConfig)} - {"seed", "assets", "crash"}
         crash_at = values.pop("crash_at_ms", None)

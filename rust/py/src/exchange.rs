@@ -137,7 +137,7 @@ type PositionRow = (String, String, String, Option<String>, String, Option<f64>,
 #[pyclass(module = "crossbook._core", name = "Engine")]
 #[derive(Debug)]
 pub struct PyEngine {
-    engine: Engine,
+    pub(crate) engine: Engine,
 }
 
 /// What happened to a placed order (`crossbook.Exchange.place_order`'s result). Amounts are

@@ -6,6 +6,7 @@ mod book;
 mod convert;
 mod errors;
 mod exchange;
+mod replay;
 mod risk;
 
 use pyo3::prelude::*;
@@ -20,6 +21,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<exchange::PyEngine>()?;
     module.add_class::<exchange::OrderReport>()?;
     module.add_class::<exchange::OrderFill>()?;
+    module.add_class::<replay::PyReplayer>()?;
     module.add_function(wrap_pyfunction!(book::standard_workload, module)?)?;
     let (kinds, reasons) = book::code_tables(module.py())?;
     module.add("EVENT_KINDS", kinds)?;

@@ -53,6 +53,7 @@ mod hash;
 mod lending;
 mod liquidation;
 mod marks;
+mod replay;
 mod settlement;
 mod spec;
 
@@ -61,6 +62,7 @@ pub use events::{AccountId, Event, EventKind, Reject};
 pub use funding::PremiumSamples;
 pub use lending::{LendingRefusal, Pool, INDEX_ONE};
 pub use liquidation::{BackstopProvider, LiquidationStage, LiquidationStep};
+pub use replay::{action as replay_action, QueueModel, ReplayColumns, ReplayError, ReplayTrades, Replayer};
 pub use spec::{AssetSpec, EngineSpec, MarketKind, MarketSpec, SpecError, VenueSpec};
 
 use std::collections::HashMap;
