@@ -2,6 +2,9 @@
 
 ``crossbook bench`` runs the benchmark harness on its built-in, seeded workloads and prints the
 tables that the README quotes. Benchmarks print measurements; they never pass or fail on time.
+``crossbook demo`` runs the synthetic day of :mod:`crossbook.backtest.demo` and writes its HTML report;
+``crossbook backtest FILE`` and ``crossbook sweep FILE`` run a backtest file
+(:mod:`crossbook.backtest.toml`), the sweep on Ray (:mod:`crossbook.backtest.sweep`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from crossbook.bench import (
     run_exchange_benchmark,
     run_margin_benchmark,
 )
+from crossbook.bench.replay import run_replay_benchmark
 
 
 def _bench(arguments: argparse.Namespace) -> int:
@@ -38,6 +42,8 @@ def _bench(arguments: argparse.Namespace) -> int:
     print(run_accrual_benchmark(large=arguments.accounts, repeats=arguments.repeats).table())
     print()
     print(run_cascade_benchmark(accounts=arguments.cascade_accounts, repeats=arguments.repeats).table())
+    print()
+    print(run_replay_benchmark(events=arguments.replay_events, repeats=arguments.repeats).table())
     return 0
 
 
@@ -120,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
         default=100_000,
         help="subaccounts in the liquidation cascade benchmark (default 100,000)",
     )
+    bench.add_argument(
+        "--replay-events",
+        type=int,
+        default=5_000_000,
+        help="L2 book events in the replay benchmark (default 5,000,000)",
+    )
     bench.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
     bench.set_defaults(run=_bench)
     _add_backtest_commands(commands)
@@ -128,7 +140,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    for name in ("operations", "reference_operations", "orders", "accounts", "cascade_accounts", "repeats"):
+    for name in (
+        "operations",
+        "reference_operations",
+        "orders",
+        "accounts",
+        "cascade_accounts",
+        "replay_events",
+        "repeats",
+    ):
         if getattr(arguments, name, 1) < 1:
             print(f"crossbook: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2

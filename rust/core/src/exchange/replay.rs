@@ -30,11 +30,19 @@
 //! Errors: a malformed row (lengths, an unknown action or side, a non-positive price or quantity,
 //! times going back) is refused with its row number before anything of the batch is applied.
 //! Rows that cannot apply (a cancel of a key never added, a price outside the book's band) are
-//! skipped and counted in [`Replayer::skipped`]. Costs: O(log L) per resting order and per level
-//! touched, O(orders at a level) for an L2 level update and for the front of a level; no allocation
-//! per row besides the book's own.
+//! skipped and counted in [`Replayer::skipped`].
+//!
+//! Costs: the replayer keeps its own view of its orders per level (ids and remaining lots, in queue
+//! order, with each level's total), checked in O(1) against the engine's open-order totals at every
+//! batch and rebuilt (O(replay orders)) only when someone else traded with them. A row is then a
+//! book operation (O(1) at a known level, O(log L) for a new one), one lookup in the engine's order
+//! records and a few in the replayer's; an L3 cancel or modify scans its level's orders; taking
+//! from a level that holds another account's order walks the book's queue there.
 
-use crate::book::OrderStatus;
+use std::collections::VecDeque;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::book::{EventKind as BookEventKind, OrderStatus};
 
 use super::*;
 
@@ -101,17 +109,62 @@ pub enum ReplayError {
     Exchange(#[from] ExchangeError),
 }
 
+/// FxHash (a multiply-rotate hash): the replayer's keys are integers it made itself, so it needs
+/// no protection against chosen collisions, and hashing is a large share of a row's cost.
+#[derive(Clone, Copy, Debug, Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[allow(clippy::cast_sign_loss)]
+    fn write_i64(&mut self, value: i64) {
+        self.write_u64(value as u64);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The replay account's orders at one level, in queue order, with their remaining lots.
+#[derive(Clone, Debug, Default)]
+struct Level {
+    orders: VecDeque<(OrderId, Qty)>,
+    total: Qty,
+}
+
 /// The replayed flow of one perpetual market (see the module docs).
 #[derive(Clone, Debug)]
 pub struct Replayer {
     account: AccountId,
     market: usize,
+    perp: usize,
     queue: QueueModel,
-    /// L3 order keys to the engine's ids.
-    by_key: HashMap<u64, OrderId>,
-    /// L2: the replay account's orders at each level (side, price), oldest first; may hold ids that
-    /// are gone (filled by others), dropped when the level is next touched.
-    levels: HashMap<(Side, Price), Vec<OrderId>>,
+    /// L3 order keys to the engine's ids and their levels.
+    by_key: FxMap<u64, (OrderId, Side, Price)>,
+    levels: FxMap<(Side, Price), Level>,
+    /// Lots this view holds open on each side (bids, asks): equal to the engine's open orders of the
+    /// replay account unless someone else traded with them.
+    open: [Qty; 2],
     scratch: Vec<crate::book::Event>,
     skipped: u64,
     applied: u64,
@@ -123,22 +176,26 @@ impl Replayer {
     /// # Errors
     /// [`ReplayError::Setup`] for a spot or unknown market or an unknown account.
     pub fn new(engine: &Engine, account: AccountId, market: usize, queue: QueueModel) -> Result<Self, ReplayError> {
-        if engine.perp_of_market.get(market).copied().flatten().is_none() {
+        let Some(perp) = engine.perp_of_market.get(market).copied().flatten() else {
             return Err(ReplayError::Setup("the market is not a perpetual of this engine"));
-        }
+        };
         if engine.check_account(account).is_err() {
             return Err(ReplayError::Setup("no such account"));
         }
-        Ok(Replayer {
+        let mut replayer = Replayer {
             account,
             market,
+            perp,
             queue,
-            by_key: HashMap::new(),
-            levels: HashMap::new(),
+            by_key: FxMap::default(),
+            levels: FxMap::default(),
+            open: [0, 0],
             scratch: Vec::new(),
             skipped: 0,
             applied: 0,
-        })
+        };
+        replayer.open = replayer.engine_open(engine);
+        Ok(replayer)
     }
 
     /// Rows that could not apply (unknown keys, prices outside the band, trades with nothing to take).
@@ -157,6 +214,33 @@ impl Replayer {
     pub fn account(&self) -> AccountId {
         self.account
     }
+
+    fn engine_open(&self, engine: &Engine) -> [Qty; 2] {
+        let slot = engine.accounts.perp_slot(self.account, self.perp);
+        [engine.accounts.open_bids[slot], engine.accounts.open_asks[slot]]
+    }
+
+    /// Brings the view back to the engine's records after others traded with the replay orders.
+    fn resync(&mut self, engine: &Engine) {
+        let orders = &engine.orders[self.market];
+        self.levels.retain(|_, level| {
+            level.orders.retain_mut(|(order_id, remaining)| match orders.get(order_id) {
+                Some(meta) => {
+                    *remaining = meta.remaining;
+                    true
+                }
+                None => false,
+            });
+            level.total = level.orders.iter().map(|&(_, remaining)| remaining).sum();
+            !level.orders.is_empty()
+        });
+        self.by_key.retain(|_, (order_id, _, _)| orders.contains_key(order_id));
+        self.open = self.engine_open(engine);
+    }
+
+    fn record(&mut self, side: Side, delta: Qty) {
+        self.open[side as usize] += delta;
+    }
 }
 
 fn side_of(code: u8) -> Side {
@@ -164,6 +248,13 @@ fn side_of(code: u8) -> Side {
         Side::Bid
     } else {
         Side::Ask
+    }
+}
+
+fn crosses(side: Side, limit: Price, level: Price) -> bool {
+    match side {
+        Side::Bid => level <= limit,
+        Side::Ask => level >= limit,
     }
 }
 
@@ -230,6 +321,9 @@ impl Engine {
         if rows == 0 {
             return Ok(0);
         }
+        if replayer.open != replayer.engine_open(self) {
+            replayer.resync(self);
+        }
         let mark = self.mark(replayer.market);
         self.set_bands(replayer.market, mark)?;
         let traded_before = trades.time_ms.len();
@@ -274,7 +368,7 @@ impl Engine {
         }
         Ok(match self.rest_replay_order(replayer, side, price, left)? {
             Some(order_id) => {
-                replayer.by_key.insert(key, order_id);
+                replayer.by_key.insert(key, (order_id, side, price));
                 true
             }
             None => left < quantity,
@@ -282,27 +376,36 @@ impl Engine {
     }
 
     fn replay_cancel(&mut self, replayer: &mut Replayer, key: u64) -> bool {
-        let Some(order_id) = replayer.by_key.remove(&key) else { return false };
-        self.reduce_replay_order(replayer, order_id, Qty::MAX)
+        let Some((order_id, side, price)) = replayer.by_key.remove(&key) else { return false };
+        let Some(index) = position(replayer, side, price, order_id) else { return false };
+        self.reduce_replay_order(replayer, side, price, index, Qty::MAX);
+        true
     }
 
     fn replay_modify(&mut self, replayer: &mut Replayer, key: u64, quantity: Qty) -> Result<bool, ExchangeError> {
-        let Some(&order_id) = replayer.by_key.get(&key) else { return Ok(false) };
-        let market = replayer.market;
-        let Some(meta) = self.orders[market].get(&order_id).copied() else {
+        let Some(&(order_id, side, price)) = replayer.by_key.get(&key) else { return Ok(false) };
+        let Some(index) = position(replayer, side, price, order_id) else {
             replayer.by_key.remove(&key);
             return Ok(false);
         };
-        if quantity < meta.remaining {
+        let remaining = replayer.levels[&(side, price)].orders[index].1;
+        if quantity < remaining {
             if quantity == 0 {
                 replayer.by_key.remove(&key);
             }
-            return Ok(self.reduce_replay_order(replayer, order_id, meta.remaining - quantity));
-        }
-        if quantity > meta.remaining {
+            self.reduce_replay_order(replayer, side, price, index, remaining - quantity);
+        } else if quantity > remaining {
             replayer.scratch.clear();
-            self.books[market].amend(order_id, None, Some(quantity), &mut replayer.scratch)?;
-            self.adjust_replay_order(market, order_id, quantity - meta.remaining);
+            self.books[replayer.market].amend(order_id, None, Some(quantity), &mut replayer.scratch)?;
+            if replayer.scratch.iter().any(|event| event.kind == BookEventKind::Rejected) {
+                return Ok(false);
+            }
+            // More than before goes to the back of the level.
+            let level = replayer.levels.get_mut(&(side, price)).expect("the order's level is known");
+            level.orders.remove(index);
+            level.orders.push_back((order_id, quantity));
+            level.total += quantity - remaining;
+            self.grow_replay_order(replayer, order_id, side, quantity - remaining);
         }
         Ok(true)
     }
@@ -321,23 +424,27 @@ impl Engine {
         let market = replayer.market;
         let opposite = side.opposite();
         while quantity > 0 {
-            let Some((best, _)) = self.books[market].best(opposite) else { break };
-            let crosses = match side {
-                Side::Bid => best <= limit,
-                Side::Ask => best >= limit,
-            };
-            if !crosses {
+            let Some((best, total)) = self.books[market].best(opposite) else { break };
+            if !crosses(side, limit, best) {
                 break;
             }
-            let Some(&front) = self.books[market].queue(opposite, best).first() else { break };
-            let meta = *self.orders[market].get(&front).expect("a resting order has a record");
-            let take = quantity.min(meta.remaining);
-            if meta.account == replayer.account {
-                self.reduce_replay_order(replayer, front, take);
+            let ours = replayer.levels.get(&(opposite, best)).map_or(0, |level| level.total);
+            // All of the level is the replay account's: its first order is the front of the queue.
+            let front = if ours == total {
+                Some(0)
+            } else {
+                let front = self.books[market].queue(opposite, best).first().copied();
+                front.and_then(|order_id| position(replayer, opposite, best, order_id))
+            };
+            if let Some(index) = front {
+                let take = quantity.min(replayer.levels[&(opposite, best)].orders[index].1);
+                self.reduce_replay_order(replayer, opposite, best, index, take);
                 trades.push(time, best, take, side);
                 quantity -= take;
                 continue;
             }
+            let front = self.books[market].queue(opposite, best)[0];
+            let take = quantity.min(self.orders[market][&front].remaining);
             let command = OrderCommand {
                 side,
                 order_type: OrderType::Limit,
@@ -368,41 +475,27 @@ impl Engine {
         time: i64,
         trades: &mut ReplayTrades,
     ) -> Result<bool, ExchangeError> {
-        let market = replayer.market;
-        let mut ids = replayer.levels.remove(&(side, price)).unwrap_or_default();
-        ids.retain(|id| self.orders[market].contains_key(id));
-        let held: Qty = ids.iter().map(|id| self.orders[market][id].remaining).sum();
-        let mut applied = true;
+        let held = replayer.levels.get(&(side, price)).map_or(0, |level| level.total);
         if size > held {
             self.clear_crossed_replay_orders(replayer, side, price);
             let left = self.replay_take(replayer, side, price, size - held, time, trades)?;
-            if left > 0 {
-                match self.rest_replay_order(replayer, side, price, left)? {
-                    Some(order_id) => ids.push(order_id),
-                    None => applied = false,
-                }
+            if left > 0 && self.rest_replay_order(replayer, side, price, left)?.is_none() {
+                return Ok(false);
             }
         } else if size < held {
             let mut excess = held - size;
             while excess > 0 {
+                let level = &replayer.levels[&(side, price)];
                 let index = match replayer.queue {
-                    QueueModel::Back => ids.len() - 1,
+                    QueueModel::Back => level.orders.len() - 1,
                     QueueModel::Front => 0,
                 };
-                let order_id = ids[index];
-                let remaining = self.orders[market][&order_id].remaining;
-                let cut = excess.min(remaining);
-                self.reduce_replay_order(replayer, order_id, cut);
-                if cut == remaining {
-                    ids.remove(index);
-                }
+                let cut = excess.min(level.orders[index].1);
+                self.reduce_replay_order(replayer, side, price, index, cut);
                 excess -= cut;
             }
         }
-        if !ids.is_empty() {
-            replayer.levels.insert((side, price), ids);
-        }
-        Ok(applied)
+        Ok(true)
     }
 
     /// Drops the replay account's orders on the other side that a level at `price` on `side`
@@ -410,30 +503,24 @@ impl Engine {
     fn clear_crossed_replay_orders(&mut self, replayer: &mut Replayer, side: Side, price: Price) {
         let market = replayer.market;
         let opposite = side.opposite();
-        let crosses = |level: Price| match side {
-            Side::Bid => level <= price,
-            Side::Ask => level >= price,
-        };
-        if !self.books[market].best(opposite).is_some_and(|(best, _)| crosses(best)) {
+        if !self.books[market].best(opposite).is_some_and(|(best, _)| crosses(side, price, best)) {
             return;
         }
         let crossed: Vec<Price> = self.books[market]
             .depth(opposite, usize::MAX)
             .into_iter()
             .map(|(level, _)| level)
-            .take_while(|&level| crosses(level))
+            .take_while(|&level| crosses(side, price, level))
             .collect();
         for level in crossed {
-            for order_id in self.books[market].queue(opposite, level) {
-                if self.orders[market].get(&order_id).is_some_and(|meta| meta.account == replayer.account) {
-                    self.reduce_replay_order(replayer, order_id, Qty::MAX);
-                }
+            while replayer.levels.contains_key(&(opposite, level)) {
+                self.reduce_replay_order(replayer, opposite, level, 0, Qty::MAX);
             }
-            replayer.levels.remove(&(opposite, level));
         }
     }
 
-    /// Rests a replay order that crosses nothing; `None` if the book refused it (its filters).
+    /// Rests a replay order that crosses nothing, at the back of its level; `None` if the book
+    /// refused it (its filters).
     fn rest_replay_order(
         &mut self,
         replayer: &mut Replayer,
@@ -464,49 +551,77 @@ impl Engine {
                 account: replayer.account,
                 side,
                 price,
-                remaining: 0,
+                remaining: quantity,
                 locked: 0,
                 filled_notional: 0,
                 reduce_only: false,
                 auto_borrow: false,
             },
         );
-        self.adjust_replay_order(market, outcome.order_id, quantity);
+        let level = replayer.levels.entry((side, price)).or_default();
+        level.orders.push_back((outcome.order_id, quantity));
+        level.total += quantity;
+        self.add_open(replayer, side, quantity);
         Ok(Some(outcome.order_id))
     }
 
-    /// Takes `quantity` lots (all, if more) off a live replay order, quietly; false if it is gone.
-    fn reduce_replay_order(&mut self, replayer: &mut Replayer, order_id: OrderId, quantity: Qty) -> bool {
+    /// Takes `quantity` lots (all, if more) off the replay order at `index` of its level, quietly.
+    /// If the book refuses the smaller quantity (its filters moved), the whole order goes.
+    fn reduce_replay_order(&mut self, replayer: &mut Replayer, side: Side, price: Price, index: usize, quantity: Qty) {
         let market = replayer.market;
-        let Some(meta) = self.orders[market].get(&order_id).copied() else { return false };
+        let level = replayer.levels.get_mut(&(side, price)).expect("the order's level is known");
+        let (order_id, remaining) = level.orders[index];
         replayer.scratch.clear();
-        let result = if quantity >= meta.remaining {
-            self.books[market].cancel(order_id, &mut replayer.scratch)
-        } else {
-            self.books[market].amend(order_id, None, Some(meta.remaining - quantity), &mut replayer.scratch)
-        };
-        if result.is_err() {
-            return false;
+        let mut cut = quantity.min(remaining);
+        if cut < remaining {
+            let amended = self.books[market].amend(order_id, None, Some(remaining - cut), &mut replayer.scratch);
+            if amended.is_err() || replayer.scratch.iter().any(|event| event.kind == BookEventKind::Rejected) {
+                cut = remaining;
+            }
         }
-        let cut = quantity.min(meta.remaining);
-        self.adjust_replay_order(market, order_id, -cut);
-        if cut == meta.remaining {
+        if cut == remaining {
+            replayer.scratch.clear();
+            // The book knows the order (the view is in sync with the engine's records).
+            let _ = self.books[market].cancel(order_id, &mut replayer.scratch);
             self.orders[market].remove(&order_id);
+            level.orders.remove(index);
+        } else {
+            level.orders[index].1 -= cut;
+            if let Some(meta) = self.orders[market].get_mut(&order_id) {
+                meta.remaining -= cut;
+            }
         }
-        true
+        level.total -= cut;
+        if level.orders.is_empty() {
+            replayer.levels.remove(&(side, price));
+        }
+        self.add_open(replayer, side, -cut);
     }
 
-    /// Adds `delta` lots to a replay order's record and its account's open orders.
-    fn adjust_replay_order(&mut self, market: usize, order_id: OrderId, delta: Qty) {
-        let perp = self.perp_of_market[market].expect("replay markets are perpetuals");
-        let meta = self.orders[market].get_mut(&order_id).expect("the replay order has a record");
-        meta.remaining += delta;
-        let slot = self.accounts.perp_slot(meta.account, perp);
-        match meta.side {
+    /// A replay order's record and its account's open orders grow by `delta` lots.
+    fn grow_replay_order(&mut self, replayer: &mut Replayer, order_id: OrderId, side: Side, delta: Qty) {
+        if delta == 0 {
+            return;
+        }
+        if let Some(meta) = self.orders[replayer.market].get_mut(&order_id) {
+            meta.remaining += delta;
+        }
+        self.add_open(replayer, side, delta);
+    }
+
+    fn add_open(&mut self, replayer: &mut Replayer, side: Side, delta: Qty) {
+        let slot = self.accounts.perp_slot(replayer.account, replayer.perp);
+        match side {
             Side::Bid => self.accounts.open_bids[slot] += delta,
             Side::Ask => self.accounts.open_asks[slot] += delta,
         }
+        replayer.record(side, delta);
     }
+}
+
+/// Where a replay order is in its level's view.
+fn position(replayer: &Replayer, side: Side, price: Price, order_id: OrderId) -> Option<usize> {
+    replayer.levels.get(&(side, price))?.orders.iter().position(|&(id, _)| id == order_id)
 }
 
 #[cfg(test)]
@@ -699,6 +814,39 @@ mod tests {
         assert_eq!(engine.accounts.net_qty[engine.accounts.perp_slot(strategy, 0)], -2);
         assert_eq!(engine.book(PERP).depth(Side::Ask, 5), vec![]);
         assert_eq!(engine.book(PERP).depth(Side::Bid, 5), vec![(10_020, 4)]);
+    }
+
+    #[test]
+    fn the_view_follows_others_taking_replay_orders() {
+        let mut engine = engine();
+        let replay = funded(&mut engine, "replay");
+        let strategy = funded(&mut engine, "strategy");
+        let mut replayer = Replayer::new(&engine, replay, PERP, QueueModel::Back).unwrap();
+        Rows(vec![(1, action::LEVEL, ASK, 10_010, 5, 0), (1, action::LEVEL, ASK, 10_010, 8, 0)])
+            .apply(&mut engine, &mut replayer)
+            .unwrap();
+        let order = OrderCommand {
+            side: Side::Bid,
+            order_type: OrderType::Limit,
+            price: Some(10_010),
+            quantity: Some(6),
+            quote_quantity: None,
+            time_in_force: TimeInForce::Ioc,
+            post_only: false,
+            reduce_only: false,
+            self_trade_prevention: SelfTradePrevention::RejectTaker,
+            auto_borrow: false,
+        };
+        assert_eq!(engine.place_order(strategy, PERP, &order).unwrap().book.filled, 6);
+        // the recorded level still says 8: the replay account tops its 2 lots up to 8
+        Rows(vec![(2, action::LEVEL, ASK, 10_010, 8, 0), (3, action::LEVEL, ASK, 10_010, 7, 0)])
+            .apply(&mut engine, &mut replayer)
+            .unwrap();
+        assert_eq!(engine.book(PERP).depth(Side::Ask, 1), vec![(10_010, 7)]);
+        let slot = engine.accounts.perp_slot(replay, 0);
+        assert_eq!(engine.accounts.open_asks[slot], 7);
+        assert_eq!(engine.accounts.net_qty[slot], -6);
+        assert!(engine.audit().iter().all(AssetAudit::balanced));
     }
 
     #[test]
