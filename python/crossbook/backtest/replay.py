@@ -90,6 +90,8 @@ class Replay:
         self.mark_interval_ms = mark_interval_ms
         self._marked_by_data = {price.market for price in prices if np.isfinite(price.mark_price).any()}
         self._applied = 0
+        self._next: int | None = None
+        self._next_stale = True
         times = [book.time_ms[[0, -1]] for book in books if len(book)] + [
             p.time_ms[[0, -1]] for p in prices if len(p.time_ms)
         ]
@@ -129,6 +131,12 @@ class Replay:
                     self._set_mark(exchange, feed, first)
 
     def next_time(self) -> int | None:
+        if self._next_stale:
+            self._next = self._earliest()
+            self._next_stale = False
+        return self._next
+
+    def _earliest(self) -> int | None:
         times = [int(feed.book.time_ms[feed.cursor]) for feed in self._feeds if feed.cursor < len(feed.book)]
         times += [
             int(p.time_ms[c]) for p, c in zip(self._prices, self._price_cursor, strict=True) if c < len(p.time_ms)
@@ -138,6 +146,7 @@ class Replay:
     def run_until(self, exchange: Exchange, time_ms: int) -> SourceStep:
         step = SourceStep()
         first = self.next_time()
+        self._next_stale = True
         if first is not None and exchange.time_ms < first <= time_ms:
             # The chunk's engine events (fills with others) carry the time of its first row.
             exchange.advance_to(first)

@@ -209,16 +209,19 @@ class Recorder:
         frames = {name: pl.DataFrame(self.rows.get(name, []), schema=_SCHEMAS[name], orient="row") for name in TABLES}
         if self.trade_columns:
             blocks = [frames["trades"]]
-            for market, columns in self.trade_columns:
-                count = len(columns["time_ms"])
+            for market in dict.fromkeys(market for market, _ in self.trade_columns):
+                parts = [columns for name, columns in self.trade_columns if name == market]
+                joined = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
                 blocks.append(
                     pl.DataFrame(
                         {
-                            "time_ms": np.asarray(columns["time_ms"], dtype=np.int64),
-                            "market": [market] * count,
-                            "price": np.asarray(columns["price"], dtype=np.float64),
-                            "quantity": np.asarray(columns["quantity"], dtype=np.float64),
-                            "aggressor": np.where(np.asarray(columns["aggressor"]) == 0, "Bid", "Ask"),
+                            "time_ms": joined["time_ms"].astype(np.int64),
+                            "market": pl.repeat(market, len(joined["time_ms"]), dtype=pl.Utf8, eager=True),
+                            "price": joined["price"].astype(np.float64),
+                            "quantity": joined["quantity"].astype(np.float64),
+                            "aggressor": pl.Series(joined["aggressor"] == 0).replace_strict(
+                                {True: "Bid", False: "Ask"}, return_dtype=pl.Utf8
+                            ),
                         },
                         schema=_SCHEMAS["trades"],
                     )

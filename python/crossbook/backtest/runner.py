@@ -150,6 +150,7 @@ class Backtest:
         self._snapshot_pending: set[str] = set()
         self._trades_since: dict[str, list[MarketTrade]] = defaultdict(list)
         self._engine_events = 0
+        self._wants_trades = any(type(strategy).on_trade is not Strategy.on_trade for strategy in self.strategies)
         self._marks: dict[str, Decimal] = {}
         self._indices: dict[str, Decimal] = {}
         self._ran = False
@@ -260,7 +261,8 @@ class Backtest:
 
     def _advance(self, moment: int) -> None:
         step = self.data.run_until(self.exchange, moment)
-        self.exchange.advance_to(moment)
+        if moment > self.exchange.time_ms:
+            self.exchange.advance_to(moment)
         self._now = moment
         if step.trades is not None and len(step.trades["time_ms"]):
             self._source_trades(step.trades)
@@ -278,7 +280,7 @@ class Backtest:
             block = {name: values[mask] for name, values in columns.items() if name != "market"}
             if self.record_trades:
                 self.recorder.trade_block(market, block)
-            if self.strategies:
+            if self._wants_trades:
                 pending = self._trades_since[market]
                 for time_ms, price, quantity, aggressor in zip(
                     block["time_ms"].tolist(),
@@ -327,7 +329,7 @@ class Backtest:
         if self.record_trades:
             self.recorder.trade(event["time_ms"], market, event["price"], event["quantity"], aggressor)
         price, quantity = Decimal(event["price"]), Decimal(event["quantity"])
-        if self.strategies:
+        if self._wants_trades:
             self._trades_since[market].append(MarketTrade(market, event["time_ms"], price, quantity, aggressor))
         self._book_changed(market)
         for role, liquidity in (("taker", "taker"), ("maker", "maker")):

@@ -6,10 +6,12 @@ common factor, with an optional scripted run-up and crash (:class:`Crash`: a ste
 At every ``step_ms`` it then applies, in this order:
 
 1. market makers that saw a fast move at the last step pull their quotes (so a gap meets a thin book);
-2. the index prices are set (the perps' marks follow as ``index + EMA(mid - index)``; the margin scan and
-   the liquidation waterfall run);
+2. the index prices are set, then the perps' marks: the index times one plus a premium that
+   mean-reverts around ``premium_mean`` (so funding is paid); each runs the margin scan and the
+   liquidation waterfall;
 3. the market makers requote a ladder around the index, skewed against their inventory, and wider on the
-   bid side while the market is falling fast;
+   bid side while the market is falling fast (plain limit orders: a stale quote of someone else's
+   that the new ladder crosses is taken);
 4. momentum traders on leverage (5x-50x) act on the index's trend: they buy breakouts with market
    orders, and cut or flip on reversals.
 
@@ -104,6 +106,9 @@ class SyntheticConfig:
     """Chance that a trader looks at the market at a step."""
     trader_slippage: float = 0.004
     """How far through the index a trader's IOC order may trade."""
+    premium_mean: float = 0.0002
+    """The perps' mean mark premium over the index (what funding is paid on)."""
+    premium_volatility: float = 0.0004
     lenders: int = 4
     lender_deposit: str = "5000000"
     backstop_capacity: str = "400000"
@@ -151,6 +156,21 @@ def index_paths(config: SyntheticConfig) -> npt.NDArray[np.float64]:
     return prices
 
 
+def mark_premiums(config: SyntheticConfig) -> npt.NDArray[np.float64]:
+    """Each perp's mark premium over its index at each step: a mean-reverting (Ornstein-Uhlenbeck)
+    path around ``premium_mean`` with a half-life of an hour, from the seed alone."""
+    rng = np.random.default_rng([config.seed, 0x9E3])
+    steps = config.duration_ms // config.step_ms
+    reversion = 1 - 0.5 ** (config.step_ms / 3_600_000)
+    premiums = np.zeros((steps + 1, len(config.assets)))
+    premiums[0] = config.premium_mean
+    shocks = rng.standard_normal((steps, len(config.assets))) * config.premium_volatility * math.sqrt(reversion)
+    for step in range(steps):
+        previous = premiums[step]
+        premiums[step + 1] = previous + reversion * (config.premium_mean - previous) + shocks[step]
+    return premiums
+
+
 def _on_grid(value: float, unit: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
     return (Decimal(repr(float(value))) / unit).to_integral_value(rounding) * unit
 
@@ -172,6 +192,7 @@ class SyntheticMarket:
     def __init__(self, config: SyntheticConfig | None = None) -> None:
         self.config = config if config is not None else SyntheticConfig()
         self.paths = index_paths(self.config)
+        self.premiums = mark_premiums(self.config)
         self._rng = np.random.default_rng([self.config.seed, 0xA6E7])
         self._step = 0
         self._applied = 0
@@ -244,8 +265,12 @@ class SyntheticMarket:
             if self._pulled[column]:
                 for maker in self._makers:
                     exchange.cancel_all(maker, asset.market)
-            exchange.set_index_price(asset.asset, str(_on_grid(self.paths[step, column], Decimal("0.01"))))
-            self._applied += 1
+            index = float(self.paths[step, column])
+            exchange.set_index_price(asset.asset, str(_on_grid(index, Decimal("0.01"))))
+            spec = exchange.config.market(asset.market)
+            mark = index * (1 + float(self.premiums[step, column]))
+            exchange.set_mark_price(asset.market, str(_on_grid(mark, spec.tick_size)))
+            self._applied += 2
         for column, asset in enumerate(config.assets):
             move = 0.0 if step == 0 else math.log(self.paths[step, column] / self.paths[step - 1, column])
             self._pulled[column] = abs(move) > config.pull_move
@@ -272,8 +297,9 @@ class SyntheticMarket:
                 offset = spread * (depth + 1)
                 bid = _on_grid(index * (1 + skew - offset - bid_gap), spec.tick_size)
                 ask = _on_grid(index * (1 + skew + offset), spec.tick_size, ROUND_UP)
-                exchange.place_order(maker, asset.market, "Bid", quantity=str(level), price=str(bid), post_only=True)
-                exchange.place_order(maker, asset.market, "Ask", quantity=str(level), price=str(ask), post_only=True)
+                # Not post-only: a maker takes a stale quote that its new price crosses.
+                exchange.place_order(maker, asset.market, "Bid", quantity=str(level), price=str(bid))
+                exchange.place_order(maker, asset.market, "Ask", quantity=str(level), price=str(ask))
             self._applied += 1
 
     def _trade(self, exchange: Exchange, step: int) -> None:

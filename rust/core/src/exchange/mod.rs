@@ -49,6 +49,7 @@
 mod accounts;
 mod events;
 mod funding;
+mod fxhash;
 mod hash;
 mod lending;
 mod liquidation;
@@ -272,7 +273,7 @@ pub struct Engine {
     owner_by_name: HashMap<String, u32>,
     accounts: Accounts,
     books: Vec<OrderBook>,
-    orders: Vec<HashMap<OrderId, OrderMeta>>,
+    orders: Vec<fxhash::FxMap<OrderId, OrderMeta>>,
     reduce_only: HashMap<(AccountId, usize), Vec<OrderId>>,
     venue: VenueLedger,
     deposits: Vec<i128>,
@@ -385,7 +386,7 @@ impl Engine {
             owners: Vec::new(),
             owner_by_name: HashMap::new(),
             accounts: Accounts::new(spec.assets.len(), perps),
-            orders: vec![HashMap::new(); spec.markets.len()],
+            orders: vec![fxhash::FxMap::default(); spec.markets.len()],
             books,
             reduce_only: HashMap::new(),
             venue: VenueLedger {

@@ -40,10 +40,10 @@
 //! from a level that holds another account's order walks the book's queue there.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::book::{EventKind as BookEventKind, OrderStatus};
 
+use super::fxhash::FxMap;
 use super::*;
 
 /// Row actions of a replay batch.
@@ -108,42 +108,6 @@ pub enum ReplayError {
     #[error(transparent)]
     Exchange(#[from] ExchangeError),
 }
-
-/// FxHash (a multiply-rotate hash): the replayer's keys are integers it made itself, so it needs
-/// no protection against chosen collisions, and hashing is a large share of a row's cost.
-#[derive(Clone, Copy, Debug, Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u8(&mut self, value: u8) {
-        self.write_u64(u64::from(value));
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    #[allow(clippy::cast_sign_loss)]
-    fn write_i64(&mut self, value: i64) {
-        self.write_u64(value as u64);
-    }
-
-    fn write_usize(&mut self, value: usize) {
-        self.write_u64(value as u64);
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The replay account's orders at one level, in queue order, with their remaining lots.
 #[derive(Clone, Debug, Default)]
@@ -503,9 +467,19 @@ impl Engine {
     fn clear_crossed_replay_orders(&mut self, replayer: &mut Replayer, side: Side, price: Price) {
         let market = replayer.market;
         let opposite = side.opposite();
-        if !self.books[market].best(opposite).is_some_and(|(best, _)| crosses(side, price, best)) {
-            return;
+        // Best level first, while it is all the replay account's (the common case, no allocation).
+        while let Some((best, total)) = self.books[market].best(opposite) {
+            if !crosses(side, price, best) {
+                return;
+            }
+            if replayer.levels.get(&(opposite, best)).map_or(0, |level| level.total) != total {
+                break;
+            }
+            while replayer.levels.contains_key(&(opposite, best)) {
+                self.reduce_replay_order(replayer, opposite, best, 0, Qty::MAX);
+            }
         }
+        // Someone else rests at a crossed level: clear the replay orders at every crossed level.
         let crossed: Vec<Price> = self.books[market]
             .depth(opposite, usize::MAX)
             .into_iter()
