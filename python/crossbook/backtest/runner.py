@@ -46,6 +46,9 @@ from crossbook.config import Config
 from crossbook.exceptions import InvalidArgumentError, InvalidTypeError
 from crossbook.exchange import Exchange
 
+_PRINCIPAL = {"Borrow": (0, 1), "Repay": (0, -1), "Lend": (1, 1), "Redeem": (1, -1)}
+"""Events that move a subaccount's borrowed (column 0) or lent (column 1) principal, and which way."""
+
 QueueModel = Literal["back", "front"]
 """Where an L2 level's decrease comes off the replayed queue: ``"back"`` (the strategy's place improves
 only through trades at its level; the default) or ``"front"`` (cancellations ahead of it move it up)."""
@@ -304,6 +307,7 @@ class Backtest:
     def _read_events(self) -> None:
         events = self.exchange.events()
         self._engine_events += len(events)
+        accrued: dict[str, int] = {}
         for event in events:
             kind = event["kind"]
             if kind == "Fill":
@@ -315,13 +319,17 @@ class Backtest:
                 if index is not None:
                     self.recorder.funding(event["time_ms"], self._names[index], event["market"], event["amount"])
             elif kind == "InterestAccrued":
-                self._interest(event["time_ms"], event["asset"])
+                accrued[event["asset"]] = event["time_ms"]
+            elif kind in _PRINCIPAL:
+                self._principal(event, *_PRINCIPAL[kind])
             elif kind == "MarkPrice":
                 self._marks[event["market"]] = Decimal(event["price"])
             elif kind == "IndexPrice":
                 self._indices[event["asset"]] = Decimal(event["price"])
             elif kind in ("OrderAccepted", "OrderCancelled", "OrderAmended"):
                 self._book_changed(event["market"])
+        for asset, time_ms in accrued.items():
+            self._interest(time_ms, asset)
 
     def _fill(self, event: dict[str, Any]) -> None:
         market = event["market"]
@@ -357,20 +365,27 @@ class Backtest:
         for context, strategy in zip(self._contexts, self.strategies, strict=True):
             strategy.on_liquidation(context, event)
 
+    def _principal(self, event: dict[str, Any], column: int, sign: int) -> None:
+        """A borrow, repayment, lend or redemption of a strategy moves its principal, not its interest."""
+        index = self._strategy_of.get(event["account"])
+        if index is None:
+            return
+        key = (index, event["asset"])
+        principal = list(self._pool_positions.get(key, (Decimal(0), Decimal(0))))
+        principal[column] += sign * Decimal(event["amount"])
+        self._pool_positions[key] = (principal[0], principal[1])
+
     def _interest(self, time_ms: int, asset: str) -> None:
-        """Interest at one boundary: each strategy's borrows grew by what it paid, lends by what it earned,
-        measured against the balances at the previous boundary (borrows and lends in between count as
-        principal through their own events)."""
+        """Interest since the last boundary read: what each strategy's borrows (lends) grew beyond the
+        principal its borrow, repay, lend and redeem events moved."""
         for index, context in enumerate(self._contexts):
             balance = self.exchange.balances(context.subaccount)[asset]
-            previous = self._pool_positions.get((index, asset))
-            if previous is not None:
-                paid = balance.borrowed - previous[0]
-                earned = balance.lent - previous[1]
-                if paid > 0 or earned > 0:
-                    self.recorder.interest(
-                        time_ms, self._names[index], asset, max(paid, Decimal(0)), max(earned, Decimal(0))
-                    )
+            borrowed, lent = self._pool_positions.get((index, asset), (Decimal(0), Decimal(0)))
+            paid, earned = balance.borrowed - borrowed, balance.lent - lent
+            if paid > 0 or earned > 0:
+                self.recorder.interest(
+                    time_ms, self._names[index], asset, max(paid, Decimal(0)), max(earned, Decimal(0))
+                )
             self._pool_positions[(index, asset)] = (balance.borrowed, balance.lent)
 
     # ----- books and callbacks -----------------------------------------------------------------------
