@@ -67,8 +67,8 @@ class Crash:
     duration_ms: int = 1_800_000
     run_up: float = 0.06
     run_up_ms: int = 7_200_000
-    gap_at: float = 0.2
-    gap_share: float = 0.35
+    gap_at: float = 0.3
+    gap_share: float = 0.15
 
 
 def default_assets() -> tuple[AssetPath, ...]:
@@ -95,6 +95,9 @@ class SyntheticConfig:
     maker_deposit: str = "200000000"
     maker_skew: float = 0.0003
     """Fractional shift of a maker's quotes per level-quantity of inventory."""
+    falling_bid_gap: float = 0.06
+    """How far below their usual ladder the makers bid while the index falls fast (beyond the impact
+    band: liquidations then find no bids on the book and go to the backstop)."""
     pull_move: float = 0.004
     """A step move (absolute log return) beyond which makers pull before the next index update."""
     traders: int = 48
@@ -292,7 +295,7 @@ class SyntheticMarket:
             inventory = float(position.net_qty / level) if position is not None else 0.0
             skew = max(-0.02, min(0.02, -config.maker_skew * inventory))
             spread = config.maker_spread * (1 + maker_number)
-            bid_gap = 12 * spread if self._falling[column] else 0.0
+            bid_gap = config.falling_bid_gap if self._falling[column] else 0.0
             for depth in range(config.maker_levels):
                 offset = spread * (depth + 1)
                 bid = _on_grid(index * (1 + skew - offset - bid_gap), spec.tick_size)
