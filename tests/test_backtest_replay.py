@@ -272,3 +272,42 @@ l3 = "{DATA / "l3_small.csv"}"
     (tmp_path / "bad.toml").write_text(f'[[data.market]]\nmarket = "{SOL}"\nbook = "x.csv"\n')
     with pytest.raises(ConfigError, match=r"data.market\[0\]"):
         load_backtest(tmp_path / "bad.toml").backtest()
+
+
+def test_l3_a_strategy_queues_exactly_between_recorded_orders(tmp_path: Path) -> None:
+    """Order 1 (5 lots) rests, the strategy joins behind it, order 2 (3 lots) behind the strategy; a
+    cancel of order 2 does not move the strategy, a trade of 5 takes order 1, the next lot is the
+    strategy's."""
+    (tmp_path / "l3.csv").write_text(
+        "timestamp,action,order_id,side,price,quantity\n"
+        "0,add,1,bid,100.00,0.05\n"
+        "0,add,9,ask,100.50,1\n"
+        "20,add,2,bid,100.00,0.03\n"
+        "50,cancel,2,bid,0,0\n"
+        "100,trade,0,sell,100.00,0.05\n"
+        "200,trade,0,sell,100.00,0.01\n"
+    )
+    strategy = JoinBid()
+    backtest = Backtest(None, Replay([load_l3(tmp_path / "l3.csv", SOL)]), [strategy], latency=Latency(insert=10))
+    trades = backtest.run().tables["trades"]
+    assert [(fill.time_ms, fill.quantity) for fill in strategy.fills] == [(200, Decimal("0.01"))]
+    assert trades["quantity"].to_list() == [0.05, 0.01]
+
+
+def test_backtest_refuses_bad_arguments() -> None:
+    book = load_l3(DATA / "l3_small.csv", SOL)
+    for arguments in (
+        {"queue": "middle"},
+        {"book_interval_ms": 0},
+        {"sample_interval_ms": -5},
+        {"timer_interval_ms": 0},
+        {"seed": 1.5},
+    ):
+        with pytest.raises(CrossbookError):
+            Backtest(None, Replay([book]), [], **arguments)  # type: ignore[arg-type]
+    with pytest.raises(CrossbookError):
+        Backtest(None, Replay([book]), [object()])  # type: ignore[list-item]
+    backtest = Backtest(None, Replay([book]), [])
+    backtest.run()
+    with pytest.raises(CrossbookError):
+        backtest.run()

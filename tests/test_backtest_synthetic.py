@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -10,6 +12,7 @@ from crossbook.backtest import Backtest, Crash, QuotingMaker, Results, Synthetic
 from crossbook.backtest.demo import demo_backtest
 from crossbook.backtest.results import TABLES
 from crossbook.backtest.synthetic import index_paths
+from crossbook.cli import main
 from crossbook.exceptions import CrossbookError
 
 SHORT = {
@@ -96,3 +99,14 @@ def test_the_demo_tables_parquet_and_report(demo: tuple[Backtest, Results], tmp_
     text = report.read_text()
     assert text.count("<svg") == 5 and "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "adl" in text and "Net equity" in text
+
+
+def test_crossbook_demo_prints_the_summary_and_writes_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "demo.html"
+    assert main(["demo", "--quiet", "--report", str(report), "--parquet", str(tmp_path / "tables")]) == 0
+    printed = capsys.readouterr().out
+    assert "liquidations (on_book/backstop/adl)" in printed and f"report: {report}" in printed
+    assert report.read_text().startswith("<!DOCTYPE html>")
+    assert (tmp_path / "tables" / "liquidations.parquet").exists()
