@@ -255,6 +255,8 @@ class Backtest:
                 progress.update(moment)
             if moment >= end and (data_time is None or data_time > end) and not self._due(end):
                 break
+        if next_sample - self.sample_interval_ms < self._now:
+            self._sample()  # the tables end where the data ends
         if progress is not None:
             progress.update(end, force=True)
         return self._results(time.perf_counter() - started)
