@@ -13,6 +13,7 @@ import dataclasses
 import gc
 import inspect
 import logging
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -371,3 +372,21 @@ def test_replay_rebuilds_from_commands_alone_and_ignores_a_torn_tail(
     with caplog.at_level(logging.WARNING, logger="crossbook.journal"):
         assert cb.replay(journal).state_hash() == expected
     assert "ignoring a torn last record" in caplog.text
+
+
+def test_a_fixed_funding_rate_is_journaled_and_snapshotted(tmp_path: Path) -> None:
+    ex = cb.Exchange.open(tmp_path / "fixed", fsync="never")
+    ex.set_funding_rate("SOL_USDC_PERP", "0.0003")
+    before = ex.state_hash()
+    ex.set_funding_rate("BTC_USDC_PERP", "-0.0001")
+    assert ex.state_hash() != before, "the fixed rate is state"
+    ex.snapshot()
+    ex.set_funding_rate("BTC_USDC_PERP", None)
+    live = ex.state_hash()
+    ex.close()
+    reopened = cb.Exchange.open(tmp_path / "fixed", fsync="never")
+    assert reopened.state_hash() == live
+    assert reopened.funding_rate("SOL_USDC_PERP") == Decimal("0.0003")
+    reopened.close()
+    replayed = cb.replay(tmp_path / "fixed" / JOURNAL_NAME)
+    assert replayed.state_hash() == live

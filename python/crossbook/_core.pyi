@@ -33,6 +33,7 @@ __all__ = [
     "OrderFill",
     "OrderResult",
     "PlaceResult",
+    "Replayer",
     "RestingOrder",
     "__version__",
     "margin_scan",
@@ -235,6 +236,8 @@ class Engine:
     def is_idle(self) -> bool: ...
     def reset_premiums(self) -> None: ...
     def pay_funding(self, market: str, rate_e18: int) -> None: ...
+    def set_fixed_funding_rate(self, market: str, rate_e18: int | None) -> None: ...
+    def fixed_funding_rate(self, market: str) -> int | None: ...
     def pools(self) -> list[tuple[str, str, str, float, str]]: ...
     def set_max_leverage(self, account: int, leverage: int) -> None: ...
     def set_setting(self, account: int, setting: str, on: bool) -> None: ...
@@ -351,3 +354,27 @@ def margin_scan(
     borrowed: npt.NDArray[np.int64] | None = None,
 ) -> _Columns:
     """Net equity, requirements, ratios and liquidatable mask of every account (``crossbook.risk``)."""
+
+@final
+class Replayer:
+    """The replayed flow of one perpetual market (``crossbook.backtest.Replay``)."""
+
+    def __new__(cls, engine: Engine, account: int, market: str, queue: str) -> Replayer: ...
+    def apply(
+        self,
+        engine: Engine,
+        time_ms: npt.NDArray[np.int64],
+        action: npt.NDArray[np.uint8],
+        side: npt.NDArray[np.uint8],
+        price: npt.NDArray[np.int64],
+        quantity: npt.NDArray[np.int64],
+        order_key: npt.NDArray[np.uint64],
+        until_ms: int,
+    ) -> tuple[int, dict[str, npt.NDArray[Any]]]:
+        """Applies the rows with ``time_ms <= until_ms`` (a prefix); returns (rows, replayed trades)."""
+    @property
+    def applied(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
+    @property
+    def account(self) -> int: ...

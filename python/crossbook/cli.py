@@ -2,6 +2,9 @@
 
 ``crossbook bench`` runs the benchmark harness on its built-in, seeded workloads and prints the
 tables that the README quotes. Benchmarks print measurements; they never pass or fail on time.
+``crossbook demo`` runs the synthetic day of :mod:`crossbook.backtest.demo` and writes its HTML report;
+``crossbook backtest FILE`` and ``crossbook sweep FILE`` run a backtest file
+(:mod:`crossbook.backtest.toml`), the sweep on Ray (:mod:`crossbook.backtest.sweep`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from crossbook import __version__
+from crossbook.backtest.demo import demo_backtest
+from crossbook.backtest.sweep import sweep_from_toml
+from crossbook.backtest.toml import load_backtest
 from crossbook.bench import (
     run_accrual_benchmark,
     run_book_benchmark,
@@ -19,6 +25,7 @@ from crossbook.bench import (
     run_journal_benchmark,
     run_margin_benchmark,
 )
+from crossbook.bench.replay import run_replay_benchmark
 
 
 def _bench(arguments: argparse.Namespace) -> int:
@@ -46,7 +53,61 @@ def _bench(arguments: argparse.Namespace) -> int:
             directory=arguments.journal_dir,
         ).table()
     )
+    print()
+    print(run_replay_benchmark(events=arguments.replay_events, repeats=arguments.repeats).table())
     return 0
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    results = demo_backtest(arguments.seed, progress=not arguments.quiet).run()
+    print(results.summary_table())
+    path = results.report(
+        arguments.report, title=f"crossbook demo: a synthetic day of BTC and SOL (seed {arguments.seed})"
+    )
+    print(f"report: {path}")
+    if arguments.parquet:
+        print(f"tables: {', '.join(str(p) for p in results.to_parquet(arguments.parquet))}")
+    return 0
+
+
+def _backtest(arguments: argparse.Namespace) -> int:
+    run = load_backtest(arguments.config)
+    results = run.backtest(progress=not arguments.quiet).run()
+    print(results.summary_table())
+    if run.report:
+        print(f"report: {results.report(run.report, title=f'crossbook backtest: {arguments.config}')}")
+    if run.parquet:
+        print(f"tables: {', '.join(str(p) for p in results.to_parquet(run.parquet))}")
+    return 0
+
+
+def _sweep(arguments: argparse.Namespace) -> int:
+    table = sweep_from_toml(arguments.config, address=arguments.address)
+    print(table)
+    if arguments.output:
+        table.write_parquet(arguments.output)
+        print(f"table: {arguments.output}")
+    return 0
+
+
+def _add_backtest_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo", help="a synthetic day of BTC and SOL with a crash and a strategy: summary + HTML report"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="the synthetic market's and the latency's seed (default 7)")
+    demo.add_argument("--report", default="crossbook-demo.html", help="where to write the HTML report")
+    demo.add_argument("--parquet", default=None, help="also write the result tables as Parquet files here")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(run=_demo)
+    backtest = commands.add_parser("backtest", help="run the backtest a TOML file describes")
+    backtest.add_argument("config", help="the backtest's TOML file")
+    backtest.add_argument("--quiet", action="store_true", help="no progress bar")
+    backtest.set_defaults(run=_backtest)
+    sweep = commands.add_parser("sweep", help="run a TOML file's parameter sweep or Monte-Carlo runs on Ray")
+    sweep.add_argument("config", help="the sweep's TOML file")
+    sweep.add_argument("--address", default=None, help="a Ray cluster's address (default: a local Ray)")
+    sweep.add_argument("--output", default=None, help="also write the results table to this Parquet file")
+    sweep.set_defaults(run=_sweep)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,8 +154,15 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="where the durability benchmark writes (default: the system's temporary directory)",
     )
+    bench.add_argument(
+        "--replay-events",
+        type=int,
+        default=5_000_000,
+        help="L2 book events in the replay benchmark (default 5,000,000)",
+    )
     bench.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
     bench.set_defaults(run=_bench)
+    _add_backtest_commands(commands)
     return parser
 
 
@@ -108,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cascade_accounts",
         "recovery_commands",
         "journal_always_commands",
+        "replay_events",
         "repeats",
     ):
         if getattr(arguments, name, 1) < 1:

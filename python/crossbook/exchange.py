@@ -507,8 +507,10 @@ class Exchange:
             self._engine.sweep_all_free_balances()
             for market in self._perps:
                 if boundary % market.funding_interval_ms == 0:
-                    funding_rate = funding.funding_rate(market, self._engine.funding_premium(market.symbol))
-                    self._engine.pay_funding(market.symbol, funding.rate_e18(funding_rate))
+                    premium = self._engine.funding_premium(market.symbol)
+                    fixed = self._engine.fixed_funding_rate(market.symbol)
+                    rate_e18 = funding.rate_e18(funding.funding_rate(market, premium)) if fixed is None else fixed
+                    self._engine.pay_funding(market.symbol, rate_e18)
             if boundary % venue.interest_interval_ms == 0:
                 for symbol, _lent, borrowed, utilization, _cash in self._engine.pools():
                     if Decimal(borrowed) > 0:
@@ -518,6 +520,26 @@ class Exchange:
                 self._engine.rescan_margin()
                 liquidation.run(self._engine, self._waterfall)
         self._engine.advance_to(target)
+
+    def set_funding_rate(self, market: str, rate: AmountLike | None) -> None:
+        """Fixes the rate (per funding interval) of a perpetual's next payments, e.g. a replayed venue's
+        recorded rate, instead of the one from the sampled premium; None goes back to the premium's."""
+        spec = self.config.market(_name(market, "market"))
+        if spec.kind != "perp":
+            raise InvalidArgumentError(f"{market} is a spot market: only perpetuals pay funding")
+        if rate is None:
+            self._run(self._set_funding_rate, spec.symbol, None)
+            return
+        try:
+            value = Decimal(_amount(rate, "rate"))
+        except ArithmeticError as error:
+            raise InvalidArgumentError(f"rate must be a decimal number, got {rate!r}") from error
+        if not value.is_finite() or abs(value) >= 1:
+            raise InvalidArgumentError(f"a funding rate per interval must be finite and within (-1, 1), got {rate!r}")
+        self._run(self._set_funding_rate, spec.symbol, str(value))
+
+    def _set_funding_rate(self, market: str, rate: str | None) -> None:
+        self._engine.set_fixed_funding_rate(market, None if rate is None else funding.rate_e18(Decimal(rate)))
 
     @property
     def time_ms(self) -> int:
@@ -680,11 +702,14 @@ class Exchange:
 
     def funding_rate(self, market: str) -> Decimal:
         """The funding rate per interval the next payment of a perpetual would use (SPEC §8), from
-        the premium sampled so far this interval."""
+        the premium sampled so far this interval (or the rate fixed by :meth:`set_funding_rate`)."""
         spec = self.config.market(_name(market, "market"))
         if spec.kind != "perp":
             raise InvalidArgumentError(f"{market} is a spot market: only perpetuals pay funding")
-        return funding.funding_rate(spec, self._engine.funding_premium(market))
+        fixed = self._engine.fixed_funding_rate(spec.symbol)
+        if fixed is not None:
+            return Decimal(fixed).scaleb(-18).normalize()
+        return funding.funding_rate(spec, self._engine.funding_premium(spec.symbol))
 
     def liquidation_price(self, subaccount: int, market: str) -> Decimal | None:
         """The estimated mark at which the subaccount's MMR reaches 100% (SPEC §5), or None."""
@@ -796,6 +821,7 @@ COMMANDS = frozenset(
         "cancel_order",
         "cancel_all",
         "register_backstop_provider",
+        "set_funding_rate",
     }
 )
 """Names of the journaled commands: each runs as ``Exchange._<name>`` on canonical arguments (the

@@ -524,13 +524,13 @@ impl PyOrderBook {
 }
 
 /// A borrowed numpy column, or zeros when the caller left it out.
-enum Column<'py, T: numpy::Element> {
+pub(crate) enum Column<'py, T: numpy::Element> {
     Borrowed(&'static str, numpy::PyReadonlyArray1<'py, T>),
     Zeros(Vec<T>),
 }
 
 impl<T: numpy::Element> Column<'_, T> {
-    fn slice(&self) -> PyResult<&[T]> {
+    pub(crate) fn slice(&self) -> PyResult<&[T]> {
         match self {
             Column::Borrowed(name, array) => array.as_slice().map_err(|_| {
                 InvalidArgumentError::new_err(format!("column {name} must be a C-contiguous numpy array"))
@@ -544,7 +544,7 @@ impl<T: numpy::Element> Column<'_, T> {
     }
 }
 
-fn column<'py, T: numpy::Element>(
+pub(crate) fn column<'py, T: numpy::Element>(
     value: &Bound<'py, PyAny>,
     name: &'static str,
     dtype: &str,

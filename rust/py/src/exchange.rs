@@ -377,6 +377,18 @@ impl PyEngine {
         Ok(self.engine.funding_premium(self.market(market)?))
     }
 
+    /// Fixes (or, with None, clears) a perpetual's funding rate (1e-18 per interval).
+    #[pyo3(signature = (market, rate_e18))]
+    fn set_fixed_funding_rate(&mut self, market: &str, rate_e18: Option<i128>) -> PyResult<()> {
+        let market = self.market(market)?;
+        self.engine.set_fixed_funding_rate(market, rate_e18).map_err(exchange_error)
+    }
+
+    /// A perpetual's fixed funding rate (1e-18 per interval), or None.
+    fn fixed_funding_rate(&self, market: &str) -> PyResult<Option<i128>> {
+        Ok(self.engine.fixed_funding_rate(self.market(market)?))
+    }
+
     /// Pays one interval of funding at `rate_e18` (1e-18 per interval).
     fn pay_funding(&mut self, market: &str, rate_e18: i128) -> PyResult<()> {
         let market = self.market(market)?;

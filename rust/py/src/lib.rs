@@ -7,6 +7,7 @@ mod convert;
 mod errors;
 mod exchange;
 mod journal;
+mod replay;
 mod risk;
 
 use pyo3::prelude::*;
@@ -26,6 +27,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(journal::read_journal, module)?)?;
     module.add_function(wrap_pyfunction!(journal::write_snapshot, module)?)?;
     module.add_function(wrap_pyfunction!(journal::read_snapshot, module)?)?;
+    module.add_class::<replay::PyReplayer>()?;
     module.add_function(wrap_pyfunction!(book::standard_workload, module)?)?;
     let (kinds, reasons) = book::code_tables(module.py())?;
     module.add("EVENT_KINDS", kinds)?;

@@ -10,6 +10,9 @@
 //!   up (through the settlement chain), receivers get theirs rounded down, and the difference — the
 //!   rounding dust — goes to the venue's fee account, so funding is zero-sum to the atom. Then the
 //!   samples reset. O(accounts) per market.
+//! - A perpetual may carry a fixed rate ([`Engine::set_fixed_funding_rate`], e.g. a replayed
+//!   venue's recorded one) that the policy pays instead of the premium's; it is state (hashed and
+//!   snapshotted) until cleared.
 
 use super::*;
 
@@ -45,6 +48,29 @@ impl Engine {
     /// because nothing could be paid).
     pub fn reset_premiums(&mut self) {
         self.premiums.fill(PremiumSamples::default());
+    }
+
+    /// Fixes (`Some`) or clears (`None`) the rate of a perpetual's next payments, in 1e-18 per
+    /// interval.
+    ///
+    /// # Errors
+    /// Unknown market, a spot market, or a rate whose magnitude is not below 1.
+    pub fn set_fixed_funding_rate(&mut self, market: usize, rate_e18: Option<i128>) -> Result<(), ExchangeError> {
+        self.check_market(market)?;
+        if self.perp_of_market[market].is_none() {
+            return Err(ExchangeError::InvalidRequest("only perpetuals pay funding"));
+        }
+        if rate_e18.is_some_and(|rate| rate.unsigned_abs() >= 1_000_000_000_000_000_000) {
+            return Err(ExchangeError::InvalidRequest("a funding rate per interval must be within (-1, 1)"));
+        }
+        self.fixed_funding_e18[market] = rate_e18;
+        Ok(())
+    }
+
+    /// The fixed funding rate of a market, if one is set (1e-18 per interval).
+    #[must_use]
+    pub fn fixed_funding_rate(&self, market: usize) -> Option<i128> {
+        self.fixed_funding_e18[market]
     }
 
     /// The mean premium of a perpetual since its last funding payment (0 without samples).

@@ -84,6 +84,7 @@ pub(super) fn digest(engine: &Engine) -> u64 {
         firing_triggers: _,
         pools,
         premiums,
+        fixed_funding_e18,
         last_price,
         triggers,
         next_trigger_id,
@@ -211,6 +212,9 @@ pub(super) fn digest(engine: &Engine) -> u64 {
     for samples in premiums {
         hash.bytes(&samples.sum.to_bits().to_le_bytes());
         hash.int(i128::from(samples.count));
+    }
+    for rate in fixed_funding_e18 {
+        hash.ints(rate.map_or([0, 0], |rate| [1, rate]));
     }
     hash.ints(venue.fees.iter().chain(&venue.liquidation_fund).map(|&value| i128::from(value)));
     hash.int(i128::from(venue.pnl_clearing));

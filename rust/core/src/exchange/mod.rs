@@ -49,10 +49,12 @@
 mod accounts;
 mod events;
 mod funding;
+mod fxhash;
 mod hash;
 mod lending;
 mod liquidation;
 mod marks;
+mod replay;
 mod settlement;
 mod snapshot;
 mod spec;
@@ -62,6 +64,7 @@ pub use events::{AccountId, Event, EventKind, Reject};
 pub use funding::PremiumSamples;
 pub use lending::{LendingRefusal, Pool, INDEX_ONE};
 pub use liquidation::{BackstopProvider, LiquidationStage, LiquidationStep};
+pub use replay::{action as replay_action, QueueModel, ReplayColumns, ReplayError, ReplayTrades, Replayer};
 pub use snapshot::SnapshotError;
 pub use spec::{AssetSpec, EngineSpec, MarketKind, MarketSpec, SpecError, VenueSpec};
 
@@ -272,7 +275,7 @@ pub struct Engine {
     owner_by_name: HashMap<String, u32>,
     accounts: Accounts,
     books: Vec<OrderBook>,
-    orders: Vec<HashMap<OrderId, OrderMeta>>,
+    orders: Vec<fxhash::FxMap<OrderId, OrderMeta>>,
     reduce_only: HashMap<(AccountId, usize), Vec<OrderId>>,
     venue: VenueLedger,
     deposits: Vec<i128>,
@@ -292,6 +295,8 @@ pub struct Engine {
     pools: Vec<Pool>,
     /// Funding premium samples per market (perpetuals only).
     premiums: Vec<PremiumSamples>,
+    /// A fixed funding rate per market (1e-18 per interval) paid instead of the premium's.
+    fixed_funding_e18: Vec<Option<i128>>,
     /// The risk kernel's holdings (holding + lent) and borrowed columns, rebuilt for each scan.
     risk_holdings: Vec<i64>,
     risk_borrowed: Vec<i64>,
@@ -385,7 +390,7 @@ impl Engine {
             owners: Vec::new(),
             owner_by_name: HashMap::new(),
             accounts: Accounts::new(spec.assets.len(), perps),
-            orders: vec![HashMap::new(); spec.markets.len()],
+            orders: vec![fxhash::FxMap::default(); spec.markets.len()],
             books,
             reduce_only: HashMap::new(),
             venue: VenueLedger {
@@ -406,6 +411,7 @@ impl Engine {
             what_if: Scenario::default(),
             pools: vec![Pool::default(); spec.assets.len()],
             premiums: vec![PremiumSamples::default(); spec.markets.len()],
+            fixed_funding_e18: vec![None; spec.markets.len()],
             risk_holdings: Vec::new(),
             risk_borrowed: Vec::new(),
             last_scan: ScanResult::default(),

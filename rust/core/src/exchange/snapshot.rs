@@ -333,6 +333,7 @@ impl Engine {
             firing_triggers: _,
             pools,
             premiums,
+            fixed_funding_e18,
             last_price,
             triggers,
             next_trigger_id,
@@ -432,6 +433,9 @@ impl Engine {
         for PremiumSamples { sum, count } in premiums {
             out.unsigned(u128::from(sum.to_bits()));
             out.unsigned(u128::from(*count));
+        }
+        for rate in fixed_funding_e18 {
+            write_option(&mut out, *rate);
         }
         for price in last_price {
             write_option(&mut out, price.map(i128::from));
@@ -586,6 +590,9 @@ impl Engine {
         for samples in &mut self.premiums {
             let bits: u64 = input.narrow()?;
             *samples = PremiumSamples { sum: f64::from_bits(bits), count: input.narrow()? };
+        }
+        for rate in &mut self.fixed_funding_e18 {
+            *rate = read_option(input)?;
         }
         for price in &mut self.last_price {
             *price = read_option(input)?;

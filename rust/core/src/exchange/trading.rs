@@ -421,7 +421,7 @@ impl Engine {
     }
 
     /// Sets the book's limit-price band around the mark and its impact band around the best prices.
-    fn set_bands(&mut self, market: usize, mark: Option<Price>) -> Result<(), ExchangeError> {
+    pub(super) fn set_bands(&mut self, market: usize, mark: Option<Price>) -> Result<(), ExchangeError> {
         let spec = &self.spec.markets[market];
         let book = &mut self.books[market];
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]

@@ -295,6 +295,7 @@ fn every_field_is_hashed_and_snapshotted() {
         ("pool index", |e| e.pools[USDC].lend_index += 1),
         ("pool rate", |e| e.pools[USDC].rate_e18 += 1),
         ("premiums", |e| e.premiums[SOL_PERP].count += 1),
+        ("fixed funding rate", |e| e.fixed_funding_e18[SOL_PERP] = Some(-7)),
         ("last price", |e| e.last_price[SOL_PERP] = Some(e.last_price[SOL_PERP].unwrap_or(0) + 1)),
         ("trigger price", |e| e.triggers[0].trigger_price += 1),
         ("trigger auto-borrow", |e| e.triggers[0].order.auto_borrow ^= true),
