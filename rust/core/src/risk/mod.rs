@@ -42,7 +42,7 @@ mod tests;
 
 pub use curves::{Fraction, Haircut};
 pub use liquidation::liquidation_price;
-pub use scan::{scan, scan_into, Columns, ScanOutput, ScanResult};
+pub use scan::{scan, scan_into, scan_into_threads, Columns, ScanOutput, ScanResult};
 
 use rounding::{mul_div, mul_ratio, Toward};
 
@@ -224,7 +224,7 @@ impl Margin {
 pub fn account_margin(params: &RiskParams, account: &AccountState<'_>) -> Result<Margin, RiskError> {
     params.validate()?;
     check_account_shape(params, account)?;
-    margin_of(params, account)
+    Ok(margin_of(params, &OnTheFly(params), account)?)
 }
 
 fn check_account_shape(params: &RiskParams, account: &AccountState<'_>) -> Result<(), RiskError> {
@@ -245,26 +245,155 @@ fn check_account_shape(params: &RiskParams, account: &AccountState<'_>) -> Resul
     Ok(())
 }
 
+/// What the formulas need of one asset besides its [`AssetRisk`]: constants of the parameters,
+/// computed once per scan rather than once per account.
+#[derive(Clone, Copy, Debug)]
+struct AssetConstants {
+    /// `price` and `unit` divided by their greatest common divisor: the same ratio, so the same
+    /// exact values, and no division at all when the unit divides the price (USDC, BTC, ETH at
+    /// whole-dollar prices).
+    price: u64,
+    unit: u64,
+    /// Ends of the flat parts of the haircut and borrow curves ([`Haircut::flat_end`]).
+    haircut_flat_end: f64,
+    borrow_imf_flat_end: f64,
+    borrow_mmf_flat_end: f64,
+}
+
+impl AssetConstants {
+    fn of(asset: &AssetRisk, quote_unit: f64) -> AssetConstants {
+        let (price, unit) = (asset.price.unsigned_abs(), asset.unit.unsigned_abs());
+        let divisor = greatest_common_divisor(price, unit).max(1);
+        AssetConstants {
+            price: price / divisor,
+            unit: unit / divisor,
+            haircut_flat_end: asset.haircut.flat_end(quote_unit),
+            borrow_imf_flat_end: asset.borrow_imf.flat_end(quote_unit),
+            borrow_mmf_flat_end: asset.borrow_mmf.flat_end(quote_unit),
+        }
+    }
+}
+
+/// The ends of a market's IMF and MMF flat parts ([`Fraction::flat_end`]).
+#[derive(Clone, Copy, Debug)]
+struct MarketConstants {
+    imf_flat_end: f64,
+    mmf_flat_end: f64,
+}
+
+impl MarketConstants {
+    fn of(market: &MarketRisk, quote_unit: f64) -> MarketConstants {
+        MarketConstants { imf_flat_end: market.imf.flat_end(quote_unit), mmf_flat_end: market.mmf.flat_end(quote_unit) }
+    }
+}
+
+fn greatest_common_divisor(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Where [`margin_of`] finds the constants: computed on the fly for one account ([`OnTheFly`]), or
+/// looked up after being computed once for a whole scan ([`Prepared`]). Both give the same values.
+trait Constants {
+    fn asset(&self, index: usize) -> AssetConstants;
+    fn market(&self, index: usize) -> MarketConstants;
+}
+
+/// Constants computed when asked (a few divisions per asset and market): no allocation.
+struct OnTheFly<'a>(&'a RiskParams);
+
+impl Constants for OnTheFly<'_> {
+    fn asset(&self, index: usize) -> AssetConstants {
+        AssetConstants::of(&self.0.assets[index], self.0.quote_unit as f64)
+    }
+    fn market(&self, index: usize) -> MarketConstants {
+        MarketConstants::of(&self.0.markets[index], self.0.quote_unit as f64)
+    }
+}
+
+/// Constants of every asset and market, computed once.
+#[derive(Clone, Debug)]
+pub(crate) struct Prepared {
+    assets: Vec<AssetConstants>,
+    markets: Vec<MarketConstants>,
+}
+
+impl Prepared {
+    fn new(params: &RiskParams) -> Prepared {
+        let quote_unit = params.quote_unit as f64;
+        Prepared {
+            assets: params.assets.iter().map(|asset| AssetConstants::of(asset, quote_unit)).collect(),
+            markets: params.markets.iter().map(|market| MarketConstants::of(market, quote_unit)).collect(),
+        }
+    }
+}
+
+impl Constants for Prepared {
+    #[inline]
+    fn asset(&self, index: usize) -> AssetConstants {
+        self.assets[index]
+    }
+    #[inline]
+    fn market(&self, index: usize) -> MarketConstants {
+        self.markets[index]
+    }
+}
+
 /// The margin of an account whose parameters are validated and whose columns have the right lengths.
-fn margin_of(params: &RiskParams, account: &AccountState<'_>) -> Result<Margin, RiskError> {
+#[inline]
+fn margin_of(params: &RiskParams, constants: &impl Constants, account: &AccountState<'_>) -> Result<Margin, Fault> {
     if account.max_leverage == 0 {
-        return Err(RiskError::InvalidValue("max_leverage must be at least 1, got 0".to_owned()));
+        return Err(Fault::ZeroLeverage);
     }
     let quote_unit = params.quote_unit as f64;
     let mut totals = Totals::default();
     for (index, (asset, &holding)) in params.assets.iter().zip(account.holdings).enumerate() {
         let borrowed = account.borrowed.get(index).copied().unwrap_or(0);
         if borrowed < 0 {
-            return Err(RiskError::InvalidValue(format!(
-                "borrowed must be >= 0 atoms, got {borrowed} of asset {index}"
-            )));
+            return Err(Fault::NegativeBorrow { borrowed, asset: index });
         }
-        totals.add_holding(asset, holding, borrowed, account.max_leverage, quote_unit)?;
+        totals.add_holding(asset, &constants.asset(index), holding, borrowed, account.max_leverage, quote_unit)?;
     }
     for (index, market) in params.markets.iter().enumerate() {
-        totals.add_position(&position_terms(market, account, index, quote_unit)?);
+        totals.add_position(&position_terms(market, &constants.market(index), account, index, quote_unit)?);
     }
     totals.margin()
+}
+
+/// Why an account's margin cannot be computed. Plain data (no allocation, no drop glue in the hot
+/// loop); it becomes a [`RiskError`] when it leaves the module.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// An amount, named, that does not fit an `i64`.
+    Overflow(&'static str),
+    ZeroLeverage,
+    NegativeBorrow {
+        borrowed: i64,
+        asset: usize,
+    },
+    NegativeOrders {
+        open_bids: i64,
+        open_asks: i64,
+        market: usize,
+    },
+}
+
+impl From<Fault> for RiskError {
+    #[cold]
+    fn from(fault: Fault) -> RiskError {
+        match fault {
+            Fault::Overflow(name) => RiskError::Overflow(name),
+            Fault::ZeroLeverage => RiskError::InvalidValue("max_leverage must be at least 1, got 0".to_owned()),
+            Fault::NegativeBorrow { borrowed, asset } => {
+                RiskError::InvalidValue(format!("borrowed must be >= 0 atoms, got {borrowed} of asset {asset}"))
+            }
+            Fault::NegativeOrders { open_bids, open_asks, market } => RiskError::InvalidValue(format!(
+                "open orders must be >= 0 lots, got open_bids {open_bids} and open_asks {open_asks} in market {market}"
+            )),
+        }
+    }
 }
 
 /// Running sums of one account. Every term fits an `i64`, so these `i128` sums cannot overflow.
@@ -283,28 +412,29 @@ impl Totals {
     fn add_holding(
         &mut self,
         asset: &AssetRisk,
+        constants: &AssetConstants,
         holding: i64,
         borrowed: i64,
         max_leverage: u32,
         quote_unit: f64,
-    ) -> Result<(), RiskError> {
-        let price = asset.price.unsigned_abs();
-        let unit = asset.unit.unsigned_abs();
+    ) -> Result<(), Fault> {
+        let (price, unit) = (constants.price, constants.unit);
         if holding > 0 {
             let value = fitting(mul_div(holding.unsigned_abs(), price, unit, Toward::Account), "collateral value")?;
-            let weight = asset.haircut.weight_at_atoms(value, quote_unit);
+            let weight = asset.haircut.weight_below(value, quote_unit, constants.haircut_flat_end);
             let collateral = mul_ratio(value, weight, Toward::Account);
             self.collateral += i128::from(fitting(collateral, "weighted collateral")?);
         }
         let owed = holding.min(0).unsigned_abs().checked_add(borrowed.unsigned_abs());
-        let owed = owed.ok_or(RiskError::Overflow("liability"))?;
+        let owed = owed.ok_or(Fault::Overflow("liability"))?;
         if owed > 0 {
             let liability = fitting(mul_div(owed, price, unit, Toward::Venue), "liability")?;
-            let maintenance = mul_ratio(liability, asset.borrow_mmf.at_atoms(liability, quote_unit), Toward::Venue);
+            let mmf = asset.borrow_mmf.at_below(liability, quote_unit, constants.borrow_mmf_flat_end);
+            let imf = asset.borrow_imf.at_below(liability, quote_unit, constants.borrow_imf_flat_end);
+            let maintenance = mul_ratio(liability, mmf, Toward::Venue);
             self.liabilities += i128::from(liability);
             self.exposure += i128::from(liability);
-            self.initial_margin +=
-                i128::from(initial_margin(liability, asset.borrow_imf.at_atoms(liability, quote_unit), max_leverage)?);
+            self.initial_margin += i128::from(initial_margin(liability, imf, max_leverage)?);
             self.maintenance_margin += i128::from(fitting(maintenance, "borrow maintenance margin")?);
         }
         Ok(())
@@ -318,8 +448,8 @@ impl Totals {
         self.maintenance_margin += i128::from(terms.maintenance_margin);
     }
 
-    fn margin(&self) -> Result<Margin, RiskError> {
-        let amount = |value: i128, name: &'static str| i64::try_from(value).map_err(|_| RiskError::Overflow(name));
+    fn margin(&self) -> Result<Margin, Fault> {
+        let amount = |value: i128, name: &'static str| i64::try_from(value).map_err(|_| Fault::Overflow(name));
         let collateral = amount(self.collateral, "collateral")?;
         let liabilities = amount(self.liabilities, "liabilities")?;
         let unrealized_pnl = amount(self.unrealized_pnl, "unrealized PnL")?;
@@ -364,24 +494,26 @@ struct PositionTerms {
 #[inline]
 fn position_terms(
     market: &MarketRisk,
+    constants: &MarketConstants,
     account: &AccountState<'_>,
     index: usize,
     quote_unit: f64,
-) -> Result<PositionTerms, RiskError> {
-    let net_qty = i128::from(account.net_qty[index]);
+) -> Result<PositionTerms, Fault> {
+    let net_qty = account.net_qty[index];
     let open_bids = account.open_bids[index];
     let open_asks = account.open_asks[index];
     if open_bids < 0 || open_asks < 0 {
-        return Err(RiskError::InvalidValue(format!(
-            "open orders must be >= 0 lots, got open_bids {open_bids} and open_asks {open_asks} in market {index}"
-        )));
+        return Err(Fault::NegativeOrders { open_bids, open_asks, market: index });
     }
-    let exposure_qty = (net_qty + i128::from(open_bids)).abs().max((net_qty - i128::from(open_asks)).abs());
-    let position_notional = notional(market, net_qty.abs(), "position notional")?;
+    let position_notional = notional(market, net_qty.checked_abs(), "position notional")?;
+    // A quantity beyond an i64 is an overflow of its notional, whatever the mark.
+    let with_bids = net_qty.checked_add(open_bids).and_then(i64::checked_abs);
+    let with_asks = net_qty.checked_sub(open_asks).and_then(i64::checked_abs);
+    let exposure_qty = with_bids.zip(with_asks).map(|(bids, asks)| bids.max(asks));
     let exposure_notional = notional(market, exposure_qty, "exposure notional")?;
     let signed_notional = if net_qty < 0 { -i128::from(position_notional) } else { i128::from(position_notional) };
-    let imf = market.imf.at_atoms(exposure_notional, quote_unit);
-    let mmf = market.mmf.at_atoms(position_notional, quote_unit);
+    let imf = market.imf.at_below(exposure_notional, quote_unit, constants.imf_flat_end);
+    let mmf = market.mmf.at_below(position_notional, quote_unit, constants.mmf_flat_end);
     Ok(PositionTerms {
         unrealized_pnl: signed_notional - i128::from(account.net_cost[index]),
         exposure_notional,
@@ -390,20 +522,20 @@ fn position_terms(
     })
 }
 
-/// `quantity * mark * notional_per_tick_lot` in quote atoms (`quantity >= 0`). The factors are
-/// non-negative, so a product that overflows an `i64` on the way cannot come back into range.
+/// `quantity * mark * notional_per_tick_lot` in quote atoms (`quantity >= 0`, `None` when it does
+/// not fit an `i64`). The factors are non-negative, so a product that overflows an `i64` on the way
+/// cannot come back into range.
 #[inline]
-fn notional(market: &MarketRisk, quantity: i128, name: &'static str) -> Result<i64, RiskError> {
-    let atoms = i64::try_from(quantity)
-        .ok()
+fn notional(market: &MarketRisk, quantity: Option<i64>, name: &'static str) -> Result<i64, Fault> {
+    let atoms = quantity
         .and_then(|lots| lots.checked_mul(market.mark))
         .and_then(|ticks| ticks.checked_mul(market.notional_per_tick_lot));
     fitting(atoms, name)
 }
 
 /// `ceil(notional * max(fraction, 1 / max_leverage))`, the leverage term exactly.
-#[inline]
-fn initial_margin(notional: i64, fraction: f64, max_leverage: u32) -> Result<i64, RiskError> {
+#[inline(always)]
+fn initial_margin(notional: i64, fraction: f64, max_leverage: u32) -> Result<i64, Fault> {
     let by_size = fitting(mul_ratio(notional, fraction, Toward::Venue), "initial margin")?;
     // by_size >= notional / max_leverage (checked without a division) makes the leverage term moot.
     if i128::from(by_size) * i128::from(max_leverage) >= i128::from(notional) {
@@ -415,9 +547,9 @@ fn initial_margin(notional: i64, fraction: f64, max_leverage: u32) -> Result<i64
 
 /// The amount, or an overflow error naming it.
 #[inline]
-fn fitting(amount: Option<i64>, name: &'static str) -> Result<i64, RiskError> {
+fn fitting(amount: Option<i64>, name: &'static str) -> Result<i64, Fault> {
     match amount {
         Some(amount) => Ok(amount),
-        None => Err(RiskError::Overflow(name)),
+        None => Err(Fault::Overflow(name)),
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! Cost: O(accounts × (assets + markets)); the only allocation is the result.
 
-use super::{margin_of, AccountState, Margin, RiskError, RiskParams};
+use super::{margin_of, AccountState, Margin, Prepared, RiskError, RiskParams};
 
 /// Below this many accounts per core, a scan stays on the calling thread (spawning costs more).
 const MIN_ACCOUNTS_PER_THREAD: usize = 32_768;
@@ -198,11 +198,15 @@ pub fn scan(params: &RiskParams, columns: &Columns<'_>) -> Result<ScanResult, Ri
 pub fn scan_into(params: &RiskParams, columns: &Columns<'_>, output: ScanOutput<'_>) -> Result<(), RiskError> {
     let accounts = columns.max_leverage.len();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    scan_in_blocks(params, columns, output, cores.min(accounts / MIN_ACCOUNTS_PER_THREAD).max(1))
+    scan_into_threads(params, columns, output, cores.min(accounts / MIN_ACCOUNTS_PER_THREAD).max(1))
 }
 
-/// [`scan`] split into `threads` blocks (at least one).
-pub(super) fn scan_in_blocks(
+/// [`scan_into`] split into exactly `threads` blocks (at least one), whatever the size: for
+/// benchmarks and tests of the split.
+///
+/// # Errors
+/// As [`scan_into`].
+pub fn scan_into_threads(
     params: &RiskParams,
     columns: &Columns<'_>,
     output: ScanOutput<'_>,
@@ -222,16 +226,18 @@ pub(super) fn scan_in_blocks(
     check_column("open_asks", columns.open_asks.len(), accounts, markets, "market")?;
 
     output.check_lengths(accounts)?;
+    let constants = Prepared::new(params);
+    let constants = &constants;
     let block = accounts.div_ceil(threads.max(1)).max(1);
     if block >= accounts {
-        return scan_block(params, columns, 0, output);
+        return scan_block(params, constants, columns, 0, output);
     }
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
         let mut rest = output;
         for start in (0..accounts).step_by(block) {
             let (rows, tail) = rest.split_at(block.min(accounts - start));
-            handles.push(scope.spawn(move || scan_block(params, columns, start, rows)));
+            handles.push(scope.spawn(move || scan_block(params, constants, columns, start, rows)));
             rest = tail;
         }
         // Joined in order, so the error reported is the one of the lowest failing account.
@@ -253,6 +259,7 @@ fn check_column(name: &str, length: usize, accounts: usize, per_account: usize, 
 
 fn scan_block(
     params: &RiskParams,
+    constants: &Prepared,
     columns: &Columns<'_>,
     first: usize,
     mut rows: ScanOutput<'_>,
@@ -261,8 +268,8 @@ fn scan_block(
     let markets = params.markets.len();
     for row in 0..rows.len() {
         let index = first + row;
-        let margin = margin_of(params, &columns.account(index, assets, markets))
-            .map_err(|error| RiskError::Account { index, source: Box::new(error) })?;
+        let margin = margin_of(params, constants, &columns.account(index, assets, markets))
+            .map_err(|fault| RiskError::Account { index, source: Box::new(fault.into()) })?;
         rows.set(row, &margin);
     }
     Ok(())

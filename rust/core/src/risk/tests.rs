@@ -6,13 +6,13 @@
 //! and step 0.01 SOL, so one lot at one tick is 10^-4 USDC = 100 atoms; BTC and SOL have 8 decimals.
 
 use super::liquidation::HealthCurve;
-use super::scan::scan_in_blocks;
+use super::scan::scan_into_threads;
 
 /// A scan split into `threads` blocks, into a fresh result.
 fn scan_blocks(params: &RiskParams, columns: &Columns<'_>, threads: usize) -> Result<ScanResult, RiskError> {
     let mut result = ScanResult::default();
     result.resize(columns.max_leverage.len());
-    scan_in_blocks(params, columns, result.output(), threads).map(|()| result)
+    scan_into_threads(params, columns, result.output(), threads).map(|()| result)
 }
 use super::*;
 
