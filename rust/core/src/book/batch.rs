@@ -208,93 +208,142 @@ impl EventSink for EventRecords {
     }
 }
 
-/// One decoded row.
-enum Decoded {
-    Place(OrderRequest),
-    Cancel(OrderId),
-    Amend(OrderId, Option<Price>, Option<Qty>),
-    CancelAll(OwnerId),
-}
-
-fn decode(ops: &Operations<'_>, row: usize) -> Result<Decoded, BookError> {
-    let invalid = |message| Err(BookError::InvalidOrder(message));
+/// What is wrong with a malformed row (one [`is_malformed`] flags), other than an id not yet
+/// issued: the same errors the per-call interface gives.
+#[cold]
+fn row_error(ops: &Operations<'_>, row: usize) -> Option<BookError> {
+    let invalid = |message| Some(BookError::InvalidOrder(message));
     match ops.op[row] {
         op::PLACE => {
-            let Some(side) = Side::from_code(ops.side[row]) else { return invalid("side must be 0 (Bid) or 1 (Ask)") };
             let bits = ops.flags[row];
+            if ops.side[row] > 1 {
+                return invalid("side must be 0 (Bid) or 1 (Ask)");
+            }
             if bits & !flags::ALL != 0 {
                 return invalid("flags has undefined bits set");
             }
-            let time_in_force = match (bits & flags::IOC != 0, bits & flags::FOK != 0) {
-                (false, false) => TimeInForce::Gtc,
-                (true, false) => TimeInForce::Ioc,
-                (false, true) => TimeInForce::Fok,
-                (true, true) => return invalid("flags sets both IOC and FOK"),
-            };
-            let self_trade_prevention = match (bits & flags::STP_MASK) >> flags::STP_SHIFT {
-                0 => SelfTradePrevention::RejectTaker,
-                1 => SelfTradePrevention::RejectMaker,
-                2 => SelfTradePrevention::RejectBoth,
-                _ => SelfTradePrevention::Allow,
-            };
-            let market = bits & flags::MARKET != 0;
-            let request = OrderRequest {
-                side,
-                order_type: if market { OrderType::Market } else { OrderType::Limit },
-                price: if market { 0 } else { ops.price[row] },
-                quantity: ops.quantity[row],
-                quote_quantity: bits & flags::QUOTE_QUANTITY != 0,
-                owner: ops.owner[row],
-                time_in_force,
-                post_only: bits & flags::POST_ONLY != 0,
-                self_trade_prevention,
-            };
-            check_request(&request)?;
-            Ok(Decoded::Place(request))
+            if bits & flags::IOC != 0 && bits & flags::FOK != 0 {
+                return invalid("flags sets both IOC and FOK");
+            }
+            check_request(&validated_place(ops, row)).err()
         }
-        op::CANCEL => Ok(Decoded::Cancel(ops.order_id[row])),
         op::AMEND => {
             let price = (ops.price[row] != 0).then_some(ops.price[row]);
             let quantity = (ops.quantity[row] != 0).then_some(ops.quantity[row]);
-            check_amend(price, quantity)?;
-            Ok(Decoded::Amend(ops.order_id[row], price, quantity))
+            check_amend(price, quantity).err()
         }
-        op::CANCEL_ALL => Ok(Decoded::CancelAll(ops.owner[row])),
+        op::CANCEL | op::CANCEL_ALL => None,
         _ => invalid("op must be 0 (place), 1 (cancel), 2 (amend) or 3 (cancel all)"),
     }
 }
 
-/// The first row that `decode` would refuse, or whose cancel/amend names an id not issued by the
-/// time the row runs. Branch-free per row, so validating a batch costs little next to running it.
-fn first_malformed_row(ops: &Operations<'_>, mut next_id: OrderId) -> Option<usize> {
-    for row in 0..ops.op.len() {
-        let (code, bits, price, quantity) = (ops.op[row], ops.flags[row], ops.price[row], ops.quantity[row]);
-        let is_place = code == op::PLACE;
+/// Rows validated per block: a block's rows are checked without a branch each and reported by
+/// one test, so validation streams through the columns; only a block with a bad row is looked at
+/// again, row by row, to name it.
+const VALIDATION_BLOCK: usize = 256;
+
+/// For each combination of the defined flag bits: whether a place may carry it (no IOC with FOK,
+/// no post-only market order, quote sizing only for market orders and not with FOK).
+const PLACE_FLAGS_VALID: [bool; 128] = {
+    let mut valid = [false; 128];
+    let mut bits = 0;
+    while bits < 128 {
         let market = bits & flags::MARKET != 0;
-        let quote = bits & flags::QUOTE_QUANTITY != 0;
-        let fok = bits & flags::FOK != 0;
-        let bad_place = (ops.side[row] > 1)
-            | (bits & !flags::ALL != 0)
-            | (bits & flags::IOC != 0 && fok)
-            | (quantity <= 0)
-            | (!market & (price <= 0))
-            | (market & (bits & flags::POST_ONLY != 0))
-            | (!market & quote)
-            | (market & quote & fok);
-        next_id += u64::from(is_place);
-        let id = ops.order_id[row];
-        let targets_order = code == op::CANCEL || code == op::AMEND;
-        let bad_target = (id == 0) | (id >= next_id);
-        let bad_amend = (price < 0) | (quantity < 0) | ((price == 0) & (quantity == 0));
-        let bad = (code > op::CANCEL_ALL)
-            | (is_place & bad_place)
-            | (targets_order & bad_target)
-            | ((code == op::AMEND) & bad_amend);
-        if bad {
-            return Some(row);
+        let (ioc, fok) = (bits & flags::IOC != 0, bits & flags::FOK != 0);
+        let (post_only, quote) = (bits & flags::POST_ONLY != 0, bits & flags::QUOTE_QUANTITY != 0);
+        valid[bits as usize] =
+            !(ioc && fok) && !(market && post_only) && (market || !quote) && !(market && quote && fok);
+        bits += 1;
+    }
+    valid
+};
+
+/// Whether a row is one that [`row_error`] would refuse, leaving aside whether the id it targets
+/// has been issued (which depends on the rows before it). Branch-free.
+#[inline(always)]
+fn is_malformed_alone(code: u8, side: u8, price: Price, quantity: Qty, id: OrderId, bits: u16) -> bool {
+    let flags_valid = PLACE_FLAGS_VALID[usize::from(bits & flags::ALL)] & (bits & !flags::ALL == 0);
+    let needs_price = bits & flags::MARKET == 0;
+    let bad_place = (side > 1) | !flags_valid | (quantity <= 0) | (needs_price & (price <= 0));
+    let bad_amend = (price < 0) | (quantity < 0) | ((price == 0) & (quantity == 0));
+    let targets_order = (code == op::CANCEL) | (code == op::AMEND);
+    (code > op::CANCEL_ALL)
+        | ((code == op::PLACE) & bad_place)
+        | ((code == op::AMEND) & bad_amend)
+        | (targets_order & (id == 0))
+}
+
+/// Whether a row is malformed, `next_id` being the id the next place will get, counting this row.
+#[inline(always)]
+fn is_malformed(ops: &Operations<'_>, row: usize, next_id: OrderId) -> bool {
+    let code = ops.op[row];
+    let id = ops.order_id[row];
+    let unissued = ((code == op::CANCEL) | (code == op::AMEND)) & (id >= next_id);
+    unissued | is_malformed_alone(code, ops.side[row], ops.price[row], ops.quantity[row], id, ops.flags[row])
+}
+
+/// The first malformed row, given the id the batch's first place will get.
+fn first_malformed_row(ops: &Operations<'_>, first_id: OrderId) -> Option<usize> {
+    let mut next_id = first_id;
+    let mut start = 0;
+    while start < ops.op.len() {
+        let end = (start + VALIDATION_BLOCK).min(ops.op.len());
+        let block_first_id = next_id;
+        let mut any_bad = false;
+        let rows = ops.op[start..end]
+            .iter()
+            .zip(&ops.side[start..end])
+            .zip(&ops.price[start..end])
+            .zip(&ops.quantity[start..end])
+            .zip(&ops.order_id[start..end])
+            .zip(&ops.flags[start..end]);
+        for (((((&code, &side), &price), &quantity), &id), &bits) in rows {
+            next_id += u64::from(code == op::PLACE);
+            let unissued = ((code == op::CANCEL) | (code == op::AMEND)) & (id >= next_id);
+            any_bad |= unissued | is_malformed_alone(code, side, price, quantity, id, bits);
         }
+        if any_bad {
+            let mut row_next_id = block_first_id;
+            return (start..end).find(|&row| {
+                row_next_id += u64::from(ops.op[row] == op::PLACE);
+                is_malformed(ops, row, row_next_id)
+            });
+        }
+        start = end;
     }
     None
+}
+
+/// The request of a place row, read without checks: [`is_malformed_alone`] made them (or, for a
+/// malformed row, [`row_error`] makes them after the side and flags).
+#[inline(always)]
+fn validated_place(ops: &Operations<'_>, row: usize) -> OrderRequest {
+    const STP_MODES: [SelfTradePrevention; 4] = [
+        SelfTradePrevention::RejectTaker,
+        SelfTradePrevention::RejectMaker,
+        SelfTradePrevention::RejectBoth,
+        SelfTradePrevention::Allow,
+    ];
+    let bits = ops.flags[row];
+    let market = bits & flags::MARKET != 0;
+    let time_in_force = if bits & flags::FOK != 0 {
+        TimeInForce::Fok
+    } else if bits & flags::IOC != 0 {
+        TimeInForce::Ioc
+    } else {
+        TimeInForce::Gtc
+    };
+    OrderRequest {
+        side: if ops.side[row] == 0 { Side::Bid } else { Side::Ask },
+        order_type: if market { OrderType::Market } else { OrderType::Limit },
+        price: if market { 0 } else { ops.price[row] },
+        quantity: ops.quantity[row],
+        quote_quantity: bits & flags::QUOTE_QUANTITY != 0,
+        owner: ops.owner[row],
+        time_in_force,
+        post_only: bits & flags::POST_ONLY != 0,
+        self_trade_prevention: STP_MODES[usize::from((bits & flags::STP_MASK) >> flags::STP_SHIFT)],
+    }
 }
 
 impl OrderBook {
@@ -320,20 +369,21 @@ impl OrderBook {
             for earlier in 0..row {
                 next_id += u64::from(ops.op[earlier] == op::PLACE);
             }
-            let source = match decode(ops, row) {
-                Err(error) => error,
-                Ok(_) => BookError::UnknownOrder(ops.order_id[row], next_id),
-            };
+            let source = row_error(ops, row).unwrap_or(BookError::UnknownOrder(ops.order_id[row], next_id));
             return Err(BookError::BatchRow { row, source: Box::new(source) });
         }
         for row in 0..rows {
             sink.begin_operation(row);
-            let applied = match decode(ops, row).expect("validated above") {
-                Decoded::Place(request) => self.place(&request, sink).map(drop),
-                Decoded::Cancel(id) => self.cancel(id, sink),
-                Decoded::Amend(id, price, quantity) => self.amend(id, price, quantity, sink),
-                Decoded::CancelAll(owner) => {
-                    self.cancel_all(owner, sink);
+            let applied = match ops.op[row] {
+                op::PLACE => self.place(&validated_place(ops, row), sink).map(drop),
+                op::CANCEL => self.cancel(ops.order_id[row], sink),
+                op::AMEND => {
+                    let price = (ops.price[row] != 0).then_some(ops.price[row]);
+                    let quantity = (ops.quantity[row] != 0).then_some(ops.quantity[row]);
+                    self.amend(ops.order_id[row], price, quantity, sink)
+                }
+                _ => {
+                    self.cancel_all(ops.owner[row], sink);
                     Ok(())
                 }
             };

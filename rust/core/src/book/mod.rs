@@ -132,8 +132,8 @@ enum Stop {
 /// A price-time priority order book; see the module docs for its contract.
 #[derive(Clone, Debug)]
 pub struct OrderBook {
-    bids: Ladder,
-    asks: Ladder,
+    /// Indexed by `Side as usize` (bids, then asks), so choosing a side is an index, not a branch.
+    ladders: [Ladder; 2],
     store: OrderStore,
     params: BookParams,
 }
@@ -141,8 +141,7 @@ pub struct OrderBook {
 impl Default for OrderBook {
     fn default() -> Self {
         OrderBook {
-            bids: Ladder::new(Side::Bid),
-            asks: Ladder::new(Side::Ask),
+            ladders: [Ladder::new(Side::Bid), Ladder::new(Side::Ask)],
             store: OrderStore::new(),
             params: BookParams::default(),
         }
@@ -252,8 +251,9 @@ impl OrderBook {
     /// Every live order, by id.
     #[must_use]
     pub fn orders(&self) -> Vec<RestingOrder> {
-        let mut all: Vec<RestingOrder> = [&self.bids, &self.asks]
-            .into_iter()
+        let mut all: Vec<RestingOrder> = self
+            .ladders
+            .iter()
             .flat_map(Ladder::iter)
             .flat_map(|level| QueueIter { nodes: &self.store.nodes, slot: level.head })
             .map(|slot| self.resting(slot))
@@ -415,7 +415,7 @@ impl OrderBook {
     /// A description of the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut live = 0;
-        for ladder in [&self.bids, &self.asks] {
+        for ladder in &self.ladders {
             let levels: Vec<&Level> = ladder.iter().collect();
             for pair in levels.windows(2) {
                 if key(ladder.side, pair[0].price) <= key(ladder.side, pair[1].price) {
@@ -459,18 +459,14 @@ impl OrderBook {
         Ok(())
     }
 
+    #[inline]
     fn ladder(&self, side: Side) -> &Ladder {
-        match side {
-            Side::Bid => &self.bids,
-            Side::Ask => &self.asks,
-        }
+        &self.ladders[side as usize]
     }
 
+    #[inline]
     fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
-        match side {
-            Side::Bid => &mut self.bids,
-            Side::Ask => &mut self.asks,
-        }
+        &mut self.ladders[side as usize]
     }
 
     fn resting(&self, slot: u32) -> RestingOrder {
@@ -580,11 +576,8 @@ impl OrderBook {
         let opposite = request.side.opposite();
         let limit_key = key(opposite, limit);
         let stp = request.self_trade_prevention;
-        let OrderBook { bids, asks, store, .. } = self;
-        let ladder = match opposite {
-            Side::Bid => bids,
-            Side::Ask => asks,
-        };
+        let OrderBook { ladders, store, .. } = self;
+        let ladder = &mut ladders[opposite as usize];
         let mut remaining = request.quantity;
         let mut filled = 0;
         loop {
@@ -674,13 +667,10 @@ impl OrderBook {
 
     /// Links a stored order at the back of the level at its price (creating the level).
     fn link_at_back(&mut self, slot: u32) {
-        let OrderBook { bids, asks, store, .. } = self;
+        let OrderBook { ladders, store, .. } = self;
         let node = &store.nodes[slot as usize];
         let (price, quantity) = (node.price, node.quantity);
-        let ladder = match node.side {
-            Side::Bid => bids,
-            Side::Ask => asks,
-        };
+        let ladder = &mut ladders[node.side as usize];
         let handle = match ladder.handle(price) {
             Some(handle) => handle,
             None => ladder.insert(price),
@@ -701,12 +691,9 @@ impl OrderBook {
 
     /// Takes a live order out of its level (dropping the level if it empties); it stays stored.
     fn unlink(&mut self, slot: u32) {
-        let OrderBook { bids, asks, store, .. } = self;
+        let OrderBook { ladders, store, .. } = self;
         let node = &store.nodes[slot as usize];
-        let ladder = match node.side {
-            Side::Bid => bids,
-            Side::Ask => asks,
-        };
+        let ladder = &mut ladders[node.side as usize];
         let handle = ladder.handle(node.price).expect("a live order's level exists");
         let level = ladder.at_mut(handle);
         let (prev, next, quantity) = (node.prev, node.next, node.quantity);
