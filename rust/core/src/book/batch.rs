@@ -129,59 +129,70 @@ pub const EVENT_RECORD_FIELDS: [(&str, &str, usize); 10] = [
 /// Bytes per event record (one byte of padding after `side`).
 pub const EVENT_RECORD_SIZE: usize = 56;
 
-/// Events as packed little-endian records (the bulk sink): one buffer, one write per event, ready to
-/// be viewed as a numpy structured array with [`EVENT_RECORD_FIELDS`].
+/// 64-bit words per event record.
+const RECORD_WORDS: usize = EVENT_RECORD_SIZE / 8;
+
+/// Events as packed little-endian records (the bulk sink), ready to be viewed as a numpy structured
+/// array with [`EVENT_RECORD_FIELDS`]. A record is seven 64-bit words (the first holds `row`,
+/// `kind`, `reason` and `side`), each stored little-endian, so one event is one append of 56 bytes
+/// with no byte shuffling; [`EventRecords::into_words`] hands the buffer over without a copy.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventRecords {
-    bytes: Vec<u8>,
+    records: Vec<[u64; RECORD_WORDS]>,
     current_row: u32,
 }
 
 impl EventRecords {
     #[must_use]
     pub fn with_capacity(events: usize) -> Self {
-        EventRecords { bytes: Vec::with_capacity(events * EVENT_RECORD_SIZE), current_row: 0 }
+        EventRecords { records: Vec::with_capacity(events), current_row: 0 }
     }
 
     #[must_use]
     pub fn len(&self) -> usize {
-        self.bytes.len() / EVENT_RECORD_SIZE
+        self.records.len()
     }
 
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.records.is_empty()
     }
 
     /// Forgets every record, keeping the buffer.
     pub fn clear(&mut self) {
-        self.bytes.clear();
+        self.records.clear();
     }
 
-    /// The packed records.
+    /// The packed records as bytes (a copy; [`EventRecords::into_words`] moves them).
     #[must_use]
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        self.records.into_iter().flatten().flat_map(u64::to_ne_bytes).collect()
+    }
+
+    /// The packed records as 64-bit words holding little-endian bytes ([`RECORD_WORDS`] per
+    /// record): the same memory as [`EventRecords::into_bytes`], without a copy.
+    #[must_use]
+    pub fn into_words(self) -> Vec<u64> {
+        self.records.into_flattened()
     }
 
     /// Decodes record `index` (for tests and Rust consumers; Python views the bytes directly).
     #[must_use]
     pub fn get(&self, index: usize) -> Option<(u32, Event)> {
-        let record = self.bytes.get(index * EVENT_RECORD_SIZE..(index + 1) * EVENT_RECORD_SIZE)?;
-        let word = |offset: usize| -> [u8; 8] { record[offset..offset + 8].try_into().expect("8 bytes") };
-        let row = u32::from_le_bytes(record[0..4].try_into().expect("4 bytes"));
+        let record = self.records.get(index)?.map(u64::from_le);
+        let byte = |shift: u32| usize::from((record[0] >> shift) as u8);
         let event = Event {
-            kind: EventKind::ALL[usize::from(record[4])],
-            reason: Reason::ALL[usize::from(record[5])],
-            side: Side::from_code(record[6]).expect("a recorded side"),
-            order_id: u64::from_le_bytes(word(8)),
-            owner: u64::from_le_bytes(word(16)),
-            price: i64::from_le_bytes(word(24)),
-            quantity: i64::from_le_bytes(word(32)),
-            maker_order_id: u64::from_le_bytes(word(40)),
-            maker_owner: u64::from_le_bytes(word(48)),
+            kind: EventKind::ALL[byte(32)],
+            reason: Reason::ALL[byte(40)],
+            side: Side::from_code((record[0] >> 48) as u8).expect("a recorded side"),
+            order_id: record[1],
+            owner: record[2],
+            price: i64::from_ne_bytes(record[3].to_ne_bytes()),
+            quantity: i64::from_ne_bytes(record[4].to_ne_bytes()),
+            maker_order_id: record[5],
+            maker_owner: record[6],
         };
-        Some((row, event))
+        Some((record[0] as u32, event))
     }
 }
 
@@ -193,18 +204,20 @@ impl EventSink for EventRecords {
 
     #[inline]
     fn push(&mut self, event: Event) {
-        let mut record = [0u8; EVENT_RECORD_SIZE];
-        record[0..4].copy_from_slice(&self.current_row.to_le_bytes());
-        record[4] = event.kind as u8;
-        record[5] = event.reason as u8;
-        record[6] = event.side as u8;
-        record[8..16].copy_from_slice(&event.order_id.to_le_bytes());
-        record[16..24].copy_from_slice(&event.owner.to_le_bytes());
-        record[24..32].copy_from_slice(&event.price.to_le_bytes());
-        record[32..40].copy_from_slice(&event.quantity.to_le_bytes());
-        record[40..48].copy_from_slice(&event.maker_order_id.to_le_bytes());
-        record[48..56].copy_from_slice(&event.maker_owner.to_le_bytes());
-        self.bytes.extend_from_slice(&record);
+        let header = u64::from(self.current_row)
+            | u64::from(event.kind as u8) << 32
+            | u64::from(event.reason as u8) << 40
+            | u64::from(event.side as u8) << 48;
+        let record = [
+            header,
+            event.order_id,
+            event.owner,
+            u64::from_ne_bytes(event.price.to_ne_bytes()),
+            u64::from_ne_bytes(event.quantity.to_ne_bytes()),
+            event.maker_order_id,
+            event.maker_owner,
+        ];
+        self.records.push(record.map(u64::to_le));
     }
 }
 

@@ -654,14 +654,17 @@ impl OrderBook {
     }
 
     /// Appends a new resting order at the back of its level; false (and nothing changed) if the
-    /// level's total would overflow.
+    /// level's total would overflow. One level lookup.
     fn rest(&mut self, order_id: OrderId, side: Side, price: Price, quantity: Qty, owner: OwnerId) -> bool {
-        let ladder = self.ladder(side);
-        if ladder.handle(price).is_some_and(|handle| ladder.at(handle).total.checked_add(quantity).is_none()) {
-            return false;
-        }
-        let slot = self.store.insert(OrderNode { id: order_id, owner, price, quantity, prev: NIL, next: NIL, side });
-        self.link_at_back(slot);
+        let OrderBook { ladders, store, .. } = self;
+        let ladder = &mut ladders[side as usize];
+        let handle = match ladder.handle(price) {
+            Some(handle) if ladder.at(handle).total.checked_add(quantity).is_none() => return false,
+            Some(handle) => handle,
+            None => ladder.insert(price),
+        };
+        let slot = store.insert(OrderNode { id: order_id, owner, price, quantity, prev: NIL, next: NIL, side });
+        append(&mut store.nodes, ladder.at_mut(handle), slot);
         true
     }
 
@@ -669,24 +672,13 @@ impl OrderBook {
     fn link_at_back(&mut self, slot: u32) {
         let OrderBook { ladders, store, .. } = self;
         let node = &store.nodes[slot as usize];
-        let (price, quantity) = (node.price, node.quantity);
-        let ladder = &mut ladders[node.side as usize];
+        let (price, side) = (node.price, node.side);
+        let ladder = &mut ladders[side as usize];
         let handle = match ladder.handle(price) {
             Some(handle) => handle,
             None => ladder.insert(price),
         };
-        let level = ladder.at_mut(handle);
-        let tail = level.tail;
-        if tail == NIL {
-            level.head = slot;
-        } else {
-            store.nodes[tail as usize].next = slot;
-        }
-        level.tail = slot;
-        level.total += quantity;
-        let node = &mut store.nodes[slot as usize];
-        node.prev = tail;
-        node.next = NIL;
+        append(&mut store.nodes, ladder.at_mut(handle), slot);
     }
 
     /// Takes a live order out of its level (dropping the level if it empties); it stays stored.
@@ -718,6 +710,22 @@ impl OrderBook {
         self.unlink(slot);
         self.store.remove(slot);
     }
+}
+
+/// Links the stored order at `slot` at the back of `level`, adding its quantity to the total.
+#[inline]
+fn append(nodes: &mut [OrderNode], level: &mut Level, slot: u32) {
+    let tail = level.tail;
+    if tail == NIL {
+        level.head = slot;
+    } else {
+        nodes[tail as usize].next = slot;
+    }
+    level.tail = slot;
+    let node = &mut nodes[slot as usize];
+    level.total += node.quantity;
+    node.prev = tail;
+    node.next = NIL;
 }
 
 /// Unlinks the first order of a level, taking its remaining quantity off the level's total.
