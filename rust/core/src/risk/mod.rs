@@ -348,16 +348,17 @@ fn margin_of(params: &RiskParams, constants: &impl Constants, account: &AccountS
         return Err(Fault::ZeroLeverage);
     }
     let quote_unit = params.quote_unit as f64;
+    let leverage = Leverage::new(account.max_leverage);
     let mut totals = Totals::default();
     for (index, (asset, &holding)) in params.assets.iter().zip(account.holdings).enumerate() {
         let borrowed = account.borrowed.get(index).copied().unwrap_or(0);
         if borrowed < 0 {
             return Err(Fault::NegativeBorrow { borrowed, asset: index });
         }
-        totals.add_holding(asset, &constants.asset(index), holding, borrowed, account.max_leverage, quote_unit)?;
+        totals.add_holding(asset, &constants.asset(index), holding, borrowed, leverage, quote_unit)?;
     }
     for (index, market) in params.markets.iter().enumerate() {
-        totals.add_position(&position_terms(market, &constants.market(index), account, index, quote_unit)?);
+        totals.add_position(&position_terms(market, &constants.market(index), account, index, leverage, quote_unit)?);
     }
     totals.margin()
 }
@@ -415,7 +416,7 @@ impl Totals {
         constants: &AssetConstants,
         holding: i64,
         borrowed: i64,
-        max_leverage: u32,
+        leverage: Leverage,
         quote_unit: f64,
     ) -> Result<(), Fault> {
         let (price, unit) = (constants.price, constants.unit);
@@ -434,7 +435,7 @@ impl Totals {
             let maintenance = mul_ratio(liability, mmf, Toward::Venue);
             self.liabilities += i128::from(liability);
             self.exposure += i128::from(liability);
-            self.initial_margin += i128::from(initial_margin(liability, imf, max_leverage)?);
+            self.initial_margin += i128::from(initial_margin(liability, imf, leverage)?);
             self.maintenance_margin += i128::from(fitting(maintenance, "borrow maintenance margin")?);
         }
         Ok(())
@@ -497,6 +498,7 @@ fn position_terms(
     constants: &MarketConstants,
     account: &AccountState<'_>,
     index: usize,
+    leverage: Leverage,
     quote_unit: f64,
 ) -> Result<PositionTerms, Fault> {
     let net_qty = account.net_qty[index];
@@ -517,7 +519,7 @@ fn position_terms(
     Ok(PositionTerms {
         unrealized_pnl: signed_notional - i128::from(account.net_cost[index]),
         exposure_notional,
-        initial_margin: initial_margin(exposure_notional, imf, account.max_leverage)?,
+        initial_margin: initial_margin(exposure_notional, imf, leverage)?,
         maintenance_margin: fitting(mul_ratio(position_notional, mmf, Toward::Venue), "position maintenance margin")?,
     })
 }
@@ -533,15 +535,54 @@ fn notional(market: &MarketRisk, quantity: Option<i64>, name: &'static str) -> R
     fitting(atoms, name)
 }
 
+/// An account's leverage setting (`>= 1`) with its f64 reciprocal, so the leverage term of every
+/// exposure costs a multiplication instead of an integer division.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Leverage {
+    max: u32,
+    reciprocal: f64,
+}
+
+impl Leverage {
+    pub(super) fn new(max_leverage: u32) -> Leverage {
+        Leverage { max: max_leverage, reciprocal: 1.0 / f64::from(max_leverage) }
+    }
+
+    /// `ceil(notional / max)`, exactly. Below 2^52 the f64 quotient `notional * reciprocal` is
+    /// within one of the true one (two roundings of 2^-53 each, on a quotient below 2^52), so its
+    /// truncation is corrected to the exact floor by the integer remainder; above, a division.
+    #[inline(always)]
+    pub(super) fn ceil_share(self, notional: u64) -> u64 {
+        const F64_EXACT_BELOW: u64 = 1 << 52;
+        if notional >= F64_EXACT_BELOW {
+            return notional.div_ceil(u64::from(self.max));
+        }
+        // Truncation of a non-negative f64 below 2^52 + 1: exact, and in range of an i64.
+        let estimate = (notional as f64 * self.reciprocal) as i64;
+        let notional = i64::try_from(notional).unwrap_or(i64::MAX);
+        let divisor = i64::from(self.max);
+        let mut quotient = estimate;
+        let mut remainder = notional - estimate * divisor;
+        if remainder < 0 {
+            quotient -= 1;
+            remainder += divisor;
+        } else if remainder >= divisor {
+            quotient += 1;
+            remainder -= divisor;
+        }
+        (quotient + i64::from(remainder != 0)) as u64
+    }
+}
+
 /// `ceil(notional * max(fraction, 1 / max_leverage))`, the leverage term exactly.
 #[inline(always)]
-fn initial_margin(notional: i64, fraction: f64, max_leverage: u32) -> Result<i64, Fault> {
+fn initial_margin(notional: i64, fraction: f64, leverage: Leverage) -> Result<i64, Fault> {
     let by_size = fitting(mul_ratio(notional, fraction, Toward::Venue), "initial margin")?;
     // by_size >= notional / max_leverage (checked without a division) makes the leverage term moot.
-    if i128::from(by_size) * i128::from(max_leverage) >= i128::from(notional) {
+    if i128::from(by_size) * i128::from(leverage.max) >= i128::from(notional) {
         return Ok(by_size);
     }
-    let by_leverage = notional.unsigned_abs().div_ceil(u64::from(max_leverage));
+    let by_leverage = leverage.ceil_share(notional.unsigned_abs());
     fitting(i64::try_from(by_leverage).ok(), "initial margin")
 }
 

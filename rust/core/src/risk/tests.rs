@@ -643,6 +643,21 @@ mod properties {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+        /// The leverage term through the f64 reciprocal is the exact integer ceiling, at every
+        /// size (both sides of the 2^52 switch to a division) and leverage.
+        #[test]
+        fn leverage_share_is_the_exact_ceiling(
+            notional in prop_oneof![0u64..1_000_000, 0u64..(1 << 53), ((1u64 << 52) - 64)..((1u64 << 52) + 64), any::<u64>()],
+            max_leverage in prop_oneof![1u32..=100, any::<u32>().prop_map(|leverage| leverage.max(1))],
+        ) {
+            let share = Leverage::new(max_leverage).ceil_share(notional);
+            prop_assert_eq!(share, notional.div_ceil(u64::from(max_leverage)));
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         #[test]
