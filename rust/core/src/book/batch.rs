@@ -255,47 +255,76 @@ fn row_error(ops: &Operations<'_>, row: usize) -> Option<BookError> {
 /// again, row by row, to name it.
 const VALIDATION_BLOCK: usize = 256;
 
-/// For each combination of the defined flag bits: whether a place may carry it (no IOC with FOK,
-/// no post-only market order, quote sizing only for market orders and not with FOK).
-const PLACE_FLAGS_VALID: [bool; 128] = {
-    let mut valid = [false; 128];
+/// What a row must satisfy, by its op code and defined flag bits (see [`ROW_RULES`]).
+#[derive(Clone, Copy, Debug)]
+struct RowRule {
+    /// The op code is unknown, or the flags contradict each other for a place.
+    invalid: bool,
+    /// A place: the side must be 0 or 1 and no undefined flag bit may be set.
+    place: bool,
+    /// A cancel or amend: the target id must be issued.
+    targets_order: bool,
+    /// An amend: price and quantity must not both be 0 (keep both).
+    amend: bool,
+    /// Smallest valid quantity and price (`i64::MIN`: anything goes).
+    min_quantity: Qty,
+    min_price: Price,
+}
+
+/// Op codes past the last valid one share this rule row.
+const UNKNOWN_OP: usize = op::CANCEL_ALL as usize + 1;
+
+/// The rule of every (op code, defined flag bits) pair, indexed `op * 128 + bits`, so checking a row
+/// is a table load and a few comparisons, the same for every op.
+const ROW_RULES: [RowRule; (UNKNOWN_OP + 1) * 128] = {
+    let anything = RowRule {
+        invalid: false,
+        place: false,
+        targets_order: false,
+        amend: false,
+        min_quantity: i64::MIN,
+        min_price: i64::MIN,
+    };
+    let mut rules = [anything; (UNKNOWN_OP + 1) * 128];
     let mut bits = 0;
     while bits < 128 {
         let market = bits & flags::MARKET != 0;
         let (ioc, fok) = (bits & flags::IOC != 0, bits & flags::FOK != 0);
         let (post_only, quote) = (bits & flags::POST_ONLY != 0, bits & flags::QUOTE_QUANTITY != 0);
-        valid[bits as usize] =
-            !(ioc && fok) && !(market && post_only) && (market || !quote) && !(market && quote && fok);
+        let contradictory = (ioc && fok) || (market && post_only) || (!market && quote) || (market && quote && fok);
+        rules[op::PLACE as usize * 128 + bits as usize] = RowRule {
+            invalid: contradictory,
+            place: true,
+            min_quantity: 1,
+            min_price: if market { i64::MIN } else { 1 },
+            ..anything
+        };
+        rules[op::CANCEL as usize * 128 + bits as usize] = RowRule { targets_order: true, ..anything };
+        rules[op::AMEND as usize * 128 + bits as usize] =
+            RowRule { targets_order: true, amend: true, min_quantity: 0, min_price: 0, ..anything };
+        rules[UNKNOWN_OP * 128 + bits as usize] = RowRule { invalid: true, ..anything };
         bits += 1;
     }
-    valid
+    rules
 };
 
-/// Whether a row is one that [`row_error`] would refuse, leaving aside whether the id it targets
-/// has been issued (which depends on the rows before it). Branch-free.
+/// Whether a row is one that [`row_error`] would refuse, or whose cancel/amend names an id not
+/// issued by the time it runs (`next_id`: the id the next place gets, counting this row).
+/// Branch-free.
 #[inline(always)]
-fn is_malformed_alone(code: u8, side: u8, price: Price, quantity: Qty, id: OrderId, bits: u16) -> bool {
-    let flags_valid = PLACE_FLAGS_VALID[usize::from(bits & flags::ALL)] & (bits & !flags::ALL == 0);
-    let needs_price = bits & flags::MARKET == 0;
-    let bad_place = (side > 1) | !flags_valid | (quantity <= 0) | (needs_price & (price <= 0));
-    let bad_amend = (price < 0) | (quantity < 0) | ((price == 0) & (quantity == 0));
-    let targets_order = (code == op::CANCEL) | (code == op::AMEND);
-    (code > op::CANCEL_ALL)
-        | ((code == op::PLACE) & bad_place)
-        | ((code == op::AMEND) & bad_amend)
-        | (targets_order & (id == 0))
+#[allow(clippy::too_many_arguments)]
+fn is_malformed(code: u8, side: u8, price: Price, quantity: Qty, id: OrderId, bits: u16, next_id: OrderId) -> bool {
+    let rule = &ROW_RULES[usize::from(code).min(UNKNOWN_OP) * 128 + usize::from(bits & flags::ALL)];
+    rule.invalid
+        | (quantity < rule.min_quantity)
+        | (price < rule.min_price)
+        | (rule.place & ((side > 1) | (bits & !flags::ALL != 0)))
+        | (rule.targets_order & ((id == 0) | (id >= next_id)))
+        | (rule.amend & ((price | quantity) == 0))
 }
 
-/// Whether a row is malformed, `next_id` being the id the next place will get, counting this row.
-#[inline(always)]
-fn is_malformed(ops: &Operations<'_>, row: usize, next_id: OrderId) -> bool {
-    let code = ops.op[row];
-    let id = ops.order_id[row];
-    let unissued = ((code == op::CANCEL) | (code == op::AMEND)) & (id >= next_id);
-    unissued | is_malformed_alone(code, ops.side[row], ops.price[row], ops.quantity[row], id, ops.flags[row])
-}
-
-/// The first malformed row, given the id the batch's first place will get.
+/// The first malformed row, given the id the batch's first place will get. About twenty
+/// instructions per row, so validating costs little next to running the batch.
 fn first_malformed_row(ops: &Operations<'_>, first_id: OrderId) -> Option<usize> {
     let mut next_id = first_id;
     let mut start = 0;
@@ -312,14 +341,15 @@ fn first_malformed_row(ops: &Operations<'_>, first_id: OrderId) -> Option<usize>
             .zip(&ops.flags[start..end]);
         for (((((&code, &side), &price), &quantity), &id), &bits) in rows {
             next_id += u64::from(code == op::PLACE);
-            let unissued = ((code == op::CANCEL) | (code == op::AMEND)) & (id >= next_id);
-            any_bad |= unissued | is_malformed_alone(code, side, price, quantity, id, bits);
+            any_bad |= is_malformed(code, side, price, quantity, id, bits, next_id);
         }
         if any_bad {
-            let mut row_next_id = block_first_id;
+            let mut next_id = block_first_id;
             return (start..end).find(|&row| {
-                row_next_id += u64::from(ops.op[row] == op::PLACE);
-                is_malformed(ops, row, row_next_id)
+                let code = ops.op[row];
+                next_id += u64::from(code == op::PLACE);
+                let (side, price, quantity) = (ops.side[row], ops.price[row], ops.quantity[row]);
+                is_malformed(code, side, price, quantity, ops.order_id[row], ops.flags[row], next_id)
             });
         }
         start = end;
@@ -327,7 +357,7 @@ fn first_malformed_row(ops: &Operations<'_>, first_id: OrderId) -> Option<usize>
     None
 }
 
-/// The request of a place row, read without checks: [`is_malformed_alone`] made them (or, for a
+/// The request of a place row, read without checks: [`is_malformed`] made them (or, for a
 /// malformed row, [`row_error`] makes them after the side and flags).
 #[inline(always)]
 fn validated_place(ops: &Operations<'_>, row: usize) -> OrderRequest {
@@ -387,20 +417,20 @@ impl OrderBook {
         }
         for row in 0..rows {
             sink.begin_operation(row);
-            let applied = match ops.op[row] {
-                op::PLACE => self.place(&validated_place(ops, row), sink).map(drop),
-                op::CANCEL => self.cancel(ops.order_id[row], sink),
+            match ops.op[row] {
+                op::PLACE => {
+                    self.place_checked(&validated_place(ops, row), sink);
+                }
+                op::CANCEL => self.cancel_issued(ops.order_id[row], sink),
                 op::AMEND => {
                     let price = (ops.price[row] != 0).then_some(ops.price[row]);
                     let quantity = (ops.quantity[row] != 0).then_some(ops.quantity[row]);
-                    self.amend(ops.order_id[row], price, quantity, sink)
+                    self.amend(ops.order_id[row], price, quantity, sink).expect("validated above");
                 }
                 _ => {
                     self.cancel_all(ops.owner[row], sink);
-                    Ok(())
                 }
-            };
-            applied.expect("validated above");
+            }
         }
         Ok(())
     }

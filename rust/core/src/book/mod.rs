@@ -268,6 +268,13 @@ impl OrderBook {
     /// Misuse only (see [`BookError`]); nothing changes and no id is issued.
     pub fn place<S: EventSink>(&mut self, request: &OrderRequest, sink: &mut S) -> Result<PlaceOutcome, BookError> {
         check_request(request)?;
+        Ok(self.place_checked(request, sink))
+    }
+
+    /// [`OrderBook::place`] of a request that passed `check_request` (the batch path validates
+    /// its rows up front).
+    #[inline]
+    fn place_checked<S: EventSink>(&mut self, request: &OrderRequest, sink: &mut S) -> PlaceOutcome {
         let order_id = self.store.issue_id();
         let outcome = |status, filled, remaining, reason| PlaceOutcome { order_id, status, filled, remaining, reason };
         let order_event = |kind, reason, quantity| {
@@ -275,7 +282,7 @@ impl OrderBook {
         };
         if let Some(reason) = self.filter(request) {
             sink.push(order_event(EventKind::Rejected, reason, request.quantity));
-            return Ok(outcome(OrderStatus::Rejected, 0, request.quantity, reason));
+            return outcome(OrderStatus::Rejected, 0, request.quantity, reason);
         }
         sink.push(order_event(EventKind::Accepted, Reason::None, request.quantity));
 
@@ -286,7 +293,7 @@ impl OrderBook {
         };
         let expire = |sink: &mut S, reason, filled, remaining| {
             sink.push(order_event(EventKind::Expired, reason, remaining));
-            Ok(outcome(OrderStatus::Expired, filled, remaining, reason))
+            outcome(OrderStatus::Expired, filled, remaining, reason)
         };
         if request.post_only && self.crosses(request.side, limit) {
             return expire(sink, Reason::PostOnlyWouldTake, 0, request.quantity);
@@ -299,7 +306,7 @@ impl OrderBook {
         let reason = match (stop, request.order_type) {
             (Stop::BudgetExhausted, _) if filled == 0 => Reason::NoLiquidity,
             (Stop::Complete | Stop::BudgetExhausted, _) => {
-                return Ok(outcome(OrderStatus::Filled, filled, remaining, Reason::None));
+                return outcome(OrderStatus::Filled, filled, remaining, Reason::None);
             }
             (Stop::SelfTrade, _) => Reason::SelfTradePrevention,
             (Stop::BeyondLimit, OrderType::Market) => Reason::ImpactBand,
@@ -308,7 +315,7 @@ impl OrderBook {
                 TimeInForce::Gtc => {
                     if self.rest(order_id, request.side, request.price, remaining, request.owner) {
                         let status = if filled == 0 { OrderStatus::New } else { OrderStatus::PartiallyFilled };
-                        return Ok(outcome(status, filled, remaining, Reason::None));
+                        return outcome(status, filled, remaining, Reason::None);
                     }
                     Reason::QuantityOverflow
                 }
@@ -326,9 +333,16 @@ impl OrderBook {
     /// longer live is a `Rejected` event with [`Reason::OrderNotLive`] (a normal race in trading).
     pub fn cancel<S: EventSink>(&mut self, order_id: OrderId, sink: &mut S) -> Result<(), BookError> {
         self.check_issued(order_id)?;
+        self.cancel_issued(order_id, sink);
+        Ok(())
+    }
+
+    /// [`OrderBook::cancel`] of an id known to be issued.
+    #[inline]
+    fn cancel_issued<S: EventSink>(&mut self, order_id: OrderId, sink: &mut S) {
         let Some(slot) = self.store.slot_of(order_id) else {
             sink.push(not_live(order_id));
-            return Ok(());
+            return;
         };
         let order = self.resting(slot);
         self.detach(slot);
@@ -341,7 +355,6 @@ impl OrderBook {
             order.price,
             order.quantity,
         ));
-        Ok(())
     }
 
     /// Cancels every live order of `owner`, in id order; returns how many.
