@@ -19,8 +19,15 @@
 //!   than traded, so amends never take liquidity.
 //! - `Closed` and `CancelOnly` books accept cancels only, so owners can always take orders off.
 //!
-//! Costs: place O(log L + fills), cancel O(log L) with L levels on the side (O(1) when the level is
-//! near the top), amend as cancel + place, cancel-all O(live orders).
+//! Layout: the two sides are `Ladder`s indexed by `Side as usize` (choosing a side is an
+//! index, not a branch): a window of price levels addressed by `price - base` with an occupancy
+//! bitmap (see `ladder`). Orders live in a slab of 48-byte nodes threaded into per-level FIFO lists
+//! (head/tail in the level, prev/next in the node), found by id through a dense vector of slots (see
+//! `store`), so cancel by id is O(1) with no hashing.
+//!
+//! Costs: place O(1) to rest in the dense window plus O(fills), cancel O(1) (plus a bitmap scan of
+//! 64 ticks a word when the best level empties), amend as cancel + place, cancel-all O(live orders).
+//! Sides too wide for the window (see `ladder`) fall back to O(log L) per level lookup.
 
 mod batch;
 mod events;

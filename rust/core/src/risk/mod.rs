@@ -31,7 +31,13 @@
 //!
 //! Costs: [`account_margin`] is O(assets + markets) with no allocation; [`scan`] is one pass over the
 //! columns, split across the available cores for large inputs; [`liquidation_price`] is one margin
-//! computation plus a bisection of at most a few hundred f64 evaluations.
+//! computation plus a bisection of at most a few hundred f64 evaluations. Per exposure the formulas
+//! cost two checked products, two flat-part tests (the ends of the flat parts are constants of the
+//! parameters, computed once per scan: `Prepared`), two f64 products rounded as `rounding` says and
+//! the leverage term through a per-account f64 reciprocal; a holding adds `h * price / unit`, with
+//! the ratio reduced so no division is left when the unit divides the price. That is about 140
+//! instructions a position in the scan (callgrind, `benches/examples/profile_margin.rs`): scalar
+//! code at about 13 ns a position per core on the benchmark VM.
 
 mod curves;
 mod liquidation;

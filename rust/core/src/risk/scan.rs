@@ -11,7 +11,9 @@
 //! - Large scans are split into contiguous blocks of accounts, one thread per available core
 //!   (`std::thread::scope`). Rows are independent, so the result is the same for any split.
 //!
-//! Cost: O(accounts × (assets + markets)); the only allocation is the result.
+//! Cost: O(accounts × (assets + markets)); the only allocations are the result (none with
+//! [`scan_into`] and reused buffers, as the engine's rescan after a price update does) and the
+//! per-asset and per-market constants of the parameters, computed once per scan.
 
 use super::{margin_of, AccountState, Margin, Prepared, RiskError, RiskParams};
 
