@@ -375,23 +375,20 @@ fn validated_place(ops: &Operations<'_>, row: usize) -> OrderRequest {
         SelfTradePrevention::RejectBoth,
         SelfTradePrevention::Allow,
     ];
+    // Indexed by the IOC and FOK bits; both set is refused by validation.
+    const TIME_IN_FORCE: [TimeInForce; 4] = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok, TimeInForce::Fok];
+    const SIDES: [Side; 2] = [Side::Bid, Side::Ask];
+    const _: () = assert!(flags::IOC == 1 << 1 && flags::FOK == 1 << 2);
     let bits = ops.flags[row];
     let market = bits & flags::MARKET != 0;
-    let time_in_force = if bits & flags::FOK != 0 {
-        TimeInForce::Fok
-    } else if bits & flags::IOC != 0 {
-        TimeInForce::Ioc
-    } else {
-        TimeInForce::Gtc
-    };
     OrderRequest {
-        side: if ops.side[row] == 0 { Side::Bid } else { Side::Ask },
+        side: SIDES[usize::from(ops.side[row] & 1)],
         order_type: if market { OrderType::Market } else { OrderType::Limit },
         price: if market { 0 } else { ops.price[row] },
         quantity: ops.quantity[row],
         quote_quantity: bits & flags::QUOTE_QUANTITY != 0,
         owner: ops.owner[row],
-        time_in_force,
+        time_in_force: TIME_IN_FORCE[usize::from((bits >> 1) & 0b11)],
         post_only: bits & flags::POST_ONLY != 0,
         self_trade_prevention: STP_MODES[usize::from((bits & flags::STP_MASK) >> flags::STP_SHIFT)],
     }
