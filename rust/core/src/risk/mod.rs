@@ -255,9 +255,9 @@ fn check_account_shape(params: &RiskParams, account: &AccountState<'_>) -> Resul
 /// computed once per scan rather than once per account.
 #[derive(Clone, Copy, Debug)]
 struct AssetConstants {
-    /// `price` and `unit` divided by their greatest common divisor: the same ratio, so the same
-    /// exact values, and no division at all when the unit divides the price (USDC, BTC, ETH at
-    /// whole-dollar prices).
+    /// `price` and `unit`, in a scan divided by their greatest common divisor: the same ratio, so
+    /// the same exact values, and no division at all when the unit divides the price (USDC, BTC,
+    /// ETH at whole-dollar prices).
     price: u64,
     unit: u64,
     /// Ends of the flat parts of the haircut and borrow curves ([`Haircut::flat_end`]).
@@ -268,15 +268,19 @@ struct AssetConstants {
 
 impl AssetConstants {
     fn of(asset: &AssetRisk, quote_unit: f64) -> AssetConstants {
-        let (price, unit) = (asset.price.unsigned_abs(), asset.unit.unsigned_abs());
-        let divisor = greatest_common_divisor(price, unit).max(1);
         AssetConstants {
-            price: price / divisor,
-            unit: unit / divisor,
+            price: asset.price.unsigned_abs(),
+            unit: asset.unit.unsigned_abs(),
             haircut_flat_end: asset.haircut.flat_end(quote_unit),
             borrow_imf_flat_end: asset.borrow_imf.flat_end(quote_unit),
             borrow_mmf_flat_end: asset.borrow_mmf.flat_end(quote_unit),
         }
+    }
+
+    /// The price ratio in lowest terms (a few divisions: worth it once per scan, not per account).
+    fn reduced(self) -> AssetConstants {
+        let divisor = greatest_common_divisor(self.price, self.unit).max(1);
+        AssetConstants { price: self.price / divisor, unit: self.unit / divisor, ..self }
     }
 }
 
@@ -330,7 +334,7 @@ impl Prepared {
     fn new(params: &RiskParams) -> Prepared {
         let quote_unit = params.quote_unit as f64;
         Prepared {
-            assets: params.assets.iter().map(|asset| AssetConstants::of(asset, quote_unit)).collect(),
+            assets: params.assets.iter().map(|asset| AssetConstants::of(asset, quote_unit).reduced()).collect(),
             markets: params.markets.iter().map(|market| MarketConstants::of(market, quote_unit)).collect(),
         }
     }
