@@ -6,8 +6,8 @@
 //! Trading outcomes are events, exactly as in the per-call interface, written as packed records
 //! ([`EventRecords`]) whose `row` names the operation that produced each.
 //!
-//! Costs: validation streams once over the six columns it needs (36 bytes a row) in blocks of 256
-//! rows, each row a table load and a dozen branch-free comparisons (about 50 instructions); a
+//! Costs: validation streams once over the six columns it needs (28 bytes a row) in blocks of 256
+//! rows, each row a table load and a dozen branch-free comparisons (about 40 instructions); a
 //! block with a bad row is rescanned row by row to name it. Execution then reads each row straight
 //! into the book's checked paths (no second decode). An event is one append of seven 64-bit words.
 //! On the standard workload (`crossbook bench`) the whole batch path costs about 265 instructions

@@ -325,7 +325,7 @@ impl Constants for OnTheFly<'_> {
 
 /// Constants of every asset and market, computed once.
 #[derive(Clone, Debug)]
-pub(crate) struct Prepared {
+struct Prepared {
     assets: Vec<AssetConstants>,
     markets: Vec<MarketConstants>,
 }
