@@ -11,7 +11,7 @@
 //! block with a bad row is rescanned row by row to name it. Execution then reads each row straight
 //! into the book's checked paths (no second decode). An event is one append of seven 64-bit words.
 //! On the standard workload (`crossbook bench`) the whole batch path costs about 265 instructions
-//! an operation before events (callgrind: `benches/examples/profile_book.rs`), about a fifth of them
+//! an operation before events (callgrind: `benches/examples/profile_book.rs`), about a sixth of them
 //! validation.
 
 use crate::error::BookError;
