@@ -9,9 +9,10 @@ use crossbook_core::book::{
 };
 use crossbook_core::{
     Event as CoreEvent, EventKind, OrderBook as CoreBook, OrderRequest, OrderType, Reason, RestingOrder as CoreResting,
-    SelfTradePrevention, TimeInForce,
+    SelfTradePrevention, Side, TimeInForce,
 };
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -273,6 +274,31 @@ pub struct PyOrderBook {
     scratch: Vec<CoreEvent>,
 }
 
+/// The side of a place: the interned names (what `"Bid"` in Python source is) by identity, without
+/// reading the string; anything else through the general conversion.
+fn side_of(value: &Bound<'_, PyAny>) -> PyResult<Side> {
+    let py = value.py();
+    if value.is(intern!(py, "Bid")) {
+        Ok(Side::Bid)
+    } else if value.is(intern!(py, "Ask")) {
+        Ok(Side::Ask)
+    } else {
+        convert::side(value)
+    }
+}
+
+/// A time in force, with the same identity shortcut as [`side_of`] for the two common names.
+fn time_in_force_of(value: &Bound<'_, PyAny>) -> PyResult<TimeInForce> {
+    let py = value.py();
+    if value.is(intern!(py, "GTC")) {
+        Ok(TimeInForce::Gtc)
+    } else if value.is(intern!(py, "IOC")) {
+        Ok(TimeInForce::Ioc)
+    } else {
+        convert::time_in_force(value)
+    }
+}
+
 /// A `(lower, upper)` band of int prices; `None` for no band.
 fn band(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<(i64, i64)> {
     let Some(value) = value else { return Ok((1, i64::MAX)) };
@@ -329,7 +355,7 @@ impl PyOrderBook {
         self_trade_prevention: Option<&Bound<'_, PyAny>>,
         quote_quantity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PlaceResult> {
-        let side = convert::side(side)?;
+        let side = side_of(side)?;
         let owner = owner.map(|owner| convert::unsigned(owner, "owner")).transpose()?.unwrap_or(0);
         let price = price.map(|price| convert::price(price, "price")).transpose()?;
         let order_type = match (order_type.map(convert::order_type).transpose()?, price) {
@@ -354,7 +380,7 @@ impl PyOrderBook {
             quantity,
             quote_quantity: is_quote,
             owner,
-            time_in_force: time_in_force.map(convert::time_in_force).transpose()?.unwrap_or(match order_type {
+            time_in_force: time_in_force.map(time_in_force_of).transpose()?.unwrap_or(match order_type {
                 OrderType::Limit => TimeInForce::Gtc,
                 OrderType::Market => TimeInForce::Ioc,
             }),
@@ -403,12 +429,12 @@ impl PyOrderBook {
 
     /// (price, quantity) of the best bid, or None.
     fn best_bid(&self) -> Option<(i64, i64)> {
-        self.book.best(crossbook_core::Side::Bid)
+        self.book.best(Side::Bid)
     }
 
     /// (price, quantity) of the best ask, or None.
     fn best_ask(&self) -> Option<(i64, i64)> {
-        self.book.best(crossbook_core::Side::Ask)
+        self.book.best(Side::Ask)
     }
 
     /// (bids, asks): up to `levels` (price, quantity) pairs per side, best first.
@@ -416,7 +442,7 @@ impl PyOrderBook {
     fn depth(&self, levels: Option<&Bound<'_, PyAny>>) -> PyResult<(Vec<(i64, i64)>, Vec<(i64, i64)>)> {
         let levels = usize::try_from(bound(levels, "levels", 10)?)
             .map_err(|_| InvalidArgumentError::new_err("levels must be >= 0"))?;
-        Ok((self.book.depth(crossbook_core::Side::Bid, levels), self.book.depth(crossbook_core::Side::Ask, levels)))
+        Ok((self.book.depth(Side::Bid, levels), self.book.depth(Side::Ask, levels)))
     }
 
     /// The live order with this id, or None.
@@ -474,8 +500,8 @@ impl PyOrderBook {
         format!(
             "OrderBook(orders={}, best_bid={}, best_ask={}, state={})",
             self.book.len(),
-            show(self.book.best(crossbook_core::Side::Bid)),
-            show(self.book.best(crossbook_core::Side::Ask)),
+            show(self.book.best(Side::Bid)),
+            show(self.book.best(Side::Ask)),
             self.state()
         )
     }
@@ -518,8 +544,8 @@ impl PyOrderBook {
             let mut events = EventRecords::with_capacity(operations.op.len() * 2);
             book.apply_batch(&operations, &mut events).map(|()| events)
         });
-        let bytes = PyArray1::from_vec(py, events.map_err(book_error)?.into_bytes());
-        bytes.call_method1("view", (event_dtype(py)?,))
+        let words = PyArray1::from_vec(py, events.map_err(book_error)?.into_words());
+        words.call_method1("view", (event_dtype(py)?,))
     }
 }
 

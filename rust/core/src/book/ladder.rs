@@ -60,7 +60,7 @@ enum Repr {
 #[derive(Clone, Debug)]
 struct Dense {
     /// Price of `levels[0]`.
-    base: i128,
+    base: i64,
     levels: Vec<Level>,
     occupied: Vec<u64>,
     /// Index of the best level (meaningful when `count > 0`).
@@ -75,7 +75,9 @@ impl Dense {
 
     #[inline]
     fn index(&self, price: Price) -> Option<usize> {
-        let offset = i128::from(price) - self.base;
+        // `price - base` modulo 2^64: exact at or above the base, and a price below it wraps to
+        // beyond any window.
+        let offset = price.wrapping_sub(self.base) as u64;
         usize::try_from(offset).ok().filter(|&index| index < self.levels.len())
     }
 
@@ -129,18 +131,19 @@ impl Dense {
             self.levels.resize(len, Level::empty(0));
             self.occupied.clear();
             self.occupied.resize(len.div_ceil(64), 0);
-            self.base = price - (len / 2) as i128;
+            self.base = i64::try_from(price - (len / 2) as i128).expect("a price less half a window fits");
             return true;
         }
-        let top = self.base + self.levels.len() as i128 - 1;
-        let (low, high) = (self.base.min(price), top.max(price));
+        let old_base = i128::from(self.base);
+        let top = old_base + self.levels.len() as i128 - 1;
+        let (low, high) = (old_base.min(price), top.max(price));
         let Ok(needed) = usize::try_from(high - low + 1) else { return false };
         if needed > limit {
             return false;
         }
         let len = needed.max(self.levels.len() * 2).min(limit).max(needed);
-        let base = if price < self.base { high - len as i128 + 1 } else { low };
-        let shift = usize::try_from(self.base - base).expect("the new window starts at or below the old one");
+        let base = if price < old_base { high - len as i128 + 1 } else { low };
+        let shift = usize::try_from(old_base - base).expect("the new window starts at or below the old one");
         let old_levels = std::mem::take(&mut self.levels);
         let old_occupied = std::mem::take(&mut self.occupied);
         self.levels.resize(len, Level::empty(0));
@@ -153,7 +156,7 @@ impl Dense {
             }
         }
         self.best += shift;
-        self.base = base;
+        self.base = i64::try_from(base).expect("the window's lowest price is within the prices it covers");
         true
     }
 }

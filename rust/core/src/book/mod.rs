@@ -19,8 +19,15 @@
 //!   than traded, so amends never take liquidity.
 //! - `Closed` and `CancelOnly` books accept cancels only, so owners can always take orders off.
 //!
-//! Costs: place O(log L + fills), cancel O(log L) with L levels on the side (O(1) when the level is
-//! near the top), amend as cancel + place, cancel-all O(live orders).
+//! Layout: the two sides are `Ladder`s indexed by `Side as usize` (choosing a side is an
+//! index, not a branch): a window of price levels addressed by `price - base` with an occupancy
+//! bitmap (see `ladder`). Orders live in a slab of 48-byte nodes threaded into per-level FIFO lists
+//! (head/tail in the level, prev/next in the node), found by id through a dense vector of slots (see
+//! `store`), so cancel by id is O(1) with no hashing.
+//!
+//! Costs: place O(1) to rest in the dense window plus O(fills), cancel O(1) (plus a bitmap scan of
+//! 64 ticks a word when the best level empties), amend as cancel + place, cancel-all O(live orders).
+//! Sides too wide for the window (see `ladder`) fall back to O(log L) per level lookup.
 
 mod batch;
 mod events;
@@ -132,8 +139,8 @@ enum Stop {
 /// A price-time priority order book; see the module docs for its contract.
 #[derive(Clone, Debug)]
 pub struct OrderBook {
-    bids: Ladder,
-    asks: Ladder,
+    /// Indexed by `Side as usize` (bids, then asks), so choosing a side is an index, not a branch.
+    ladders: [Ladder; 2],
     store: OrderStore,
     params: BookParams,
 }
@@ -141,8 +148,7 @@ pub struct OrderBook {
 impl Default for OrderBook {
     fn default() -> Self {
         OrderBook {
-            bids: Ladder::new(Side::Bid),
-            asks: Ladder::new(Side::Ask),
+            ladders: [Ladder::new(Side::Bid), Ladder::new(Side::Ask)],
             store: OrderStore::new(),
             params: BookParams::default(),
         }
@@ -252,8 +258,9 @@ impl OrderBook {
     /// Every live order, by id.
     #[must_use]
     pub fn orders(&self) -> Vec<RestingOrder> {
-        let mut all: Vec<RestingOrder> = [&self.bids, &self.asks]
-            .into_iter()
+        let mut all: Vec<RestingOrder> = self
+            .ladders
+            .iter()
             .flat_map(Ladder::iter)
             .flat_map(|level| QueueIter { nodes: &self.store.nodes, slot: level.head })
             .map(|slot| self.resting(slot))
@@ -268,6 +275,13 @@ impl OrderBook {
     /// Misuse only (see [`BookError`]); nothing changes and no id is issued.
     pub fn place<S: EventSink>(&mut self, request: &OrderRequest, sink: &mut S) -> Result<PlaceOutcome, BookError> {
         check_request(request)?;
+        Ok(self.place_checked(request, sink))
+    }
+
+    /// [`OrderBook::place`] of a request that passed `check_request` (the batch path validates
+    /// its rows up front).
+    #[inline]
+    fn place_checked<S: EventSink>(&mut self, request: &OrderRequest, sink: &mut S) -> PlaceOutcome {
         let order_id = self.store.issue_id();
         let outcome = |status, filled, remaining, reason| PlaceOutcome { order_id, status, filled, remaining, reason };
         let order_event = |kind, reason, quantity| {
@@ -275,7 +289,7 @@ impl OrderBook {
         };
         if let Some(reason) = self.filter(request) {
             sink.push(order_event(EventKind::Rejected, reason, request.quantity));
-            return Ok(outcome(OrderStatus::Rejected, 0, request.quantity, reason));
+            return outcome(OrderStatus::Rejected, 0, request.quantity, reason);
         }
         sink.push(order_event(EventKind::Accepted, Reason::None, request.quantity));
 
@@ -286,7 +300,7 @@ impl OrderBook {
         };
         let expire = |sink: &mut S, reason, filled, remaining| {
             sink.push(order_event(EventKind::Expired, reason, remaining));
-            Ok(outcome(OrderStatus::Expired, filled, remaining, reason))
+            outcome(OrderStatus::Expired, filled, remaining, reason)
         };
         if request.post_only && self.crosses(request.side, limit) {
             return expire(sink, Reason::PostOnlyWouldTake, 0, request.quantity);
@@ -299,7 +313,7 @@ impl OrderBook {
         let reason = match (stop, request.order_type) {
             (Stop::BudgetExhausted, _) if filled == 0 => Reason::NoLiquidity,
             (Stop::Complete | Stop::BudgetExhausted, _) => {
-                return Ok(outcome(OrderStatus::Filled, filled, remaining, Reason::None));
+                return outcome(OrderStatus::Filled, filled, remaining, Reason::None);
             }
             (Stop::SelfTrade, _) => Reason::SelfTradePrevention,
             (Stop::BeyondLimit, OrderType::Market) => Reason::ImpactBand,
@@ -308,7 +322,7 @@ impl OrderBook {
                 TimeInForce::Gtc => {
                     if self.rest(order_id, request.side, request.price, remaining, request.owner) {
                         let status = if filled == 0 { OrderStatus::New } else { OrderStatus::PartiallyFilled };
-                        return Ok(outcome(status, filled, remaining, Reason::None));
+                        return outcome(status, filled, remaining, Reason::None);
                     }
                     Reason::QuantityOverflow
                 }
@@ -326,9 +340,16 @@ impl OrderBook {
     /// longer live is a `Rejected` event with [`Reason::OrderNotLive`] (a normal race in trading).
     pub fn cancel<S: EventSink>(&mut self, order_id: OrderId, sink: &mut S) -> Result<(), BookError> {
         self.check_issued(order_id)?;
+        self.cancel_issued(order_id, sink);
+        Ok(())
+    }
+
+    /// [`OrderBook::cancel`] of an id known to be issued.
+    #[inline]
+    fn cancel_issued<S: EventSink>(&mut self, order_id: OrderId, sink: &mut S) {
         let Some(slot) = self.store.slot_of(order_id) else {
             sink.push(not_live(order_id));
-            return Ok(());
+            return;
         };
         let order = self.resting(slot);
         self.detach(slot);
@@ -341,7 +362,6 @@ impl OrderBook {
             order.price,
             order.quantity,
         ));
-        Ok(())
     }
 
     /// Cancels every live order of `owner`, in id order; returns how many.
@@ -415,7 +435,7 @@ impl OrderBook {
     /// A description of the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut live = 0;
-        for ladder in [&self.bids, &self.asks] {
+        for ladder in &self.ladders {
             let levels: Vec<&Level> = ladder.iter().collect();
             for pair in levels.windows(2) {
                 if key(ladder.side, pair[0].price) <= key(ladder.side, pair[1].price) {
@@ -459,18 +479,14 @@ impl OrderBook {
         Ok(())
     }
 
+    #[inline]
     fn ladder(&self, side: Side) -> &Ladder {
-        match side {
-            Side::Bid => &self.bids,
-            Side::Ask => &self.asks,
-        }
+        &self.ladders[side as usize]
     }
 
+    #[inline]
     fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
-        match side {
-            Side::Bid => &mut self.bids,
-            Side::Ask => &mut self.asks,
-        }
+        &mut self.ladders[side as usize]
     }
 
     fn resting(&self, slot: u32) -> RestingOrder {
@@ -580,11 +596,8 @@ impl OrderBook {
         let opposite = request.side.opposite();
         let limit_key = key(opposite, limit);
         let stp = request.self_trade_prevention;
-        let OrderBook { bids, asks, store, .. } = self;
-        let ladder = match opposite {
-            Side::Bid => bids,
-            Side::Ask => asks,
-        };
+        let OrderBook { ladders, store, .. } = self;
+        let ladder = &mut ladders[opposite as usize];
         let mut remaining = request.quantity;
         let mut filled = 0;
         loop {
@@ -661,52 +674,38 @@ impl OrderBook {
     }
 
     /// Appends a new resting order at the back of its level; false (and nothing changed) if the
-    /// level's total would overflow.
+    /// level's total would overflow. One level lookup.
     fn rest(&mut self, order_id: OrderId, side: Side, price: Price, quantity: Qty, owner: OwnerId) -> bool {
-        let ladder = self.ladder(side);
-        if ladder.handle(price).is_some_and(|handle| ladder.at(handle).total.checked_add(quantity).is_none()) {
-            return false;
-        }
-        let slot = self.store.insert(OrderNode { id: order_id, owner, price, quantity, prev: NIL, next: NIL, side });
-        self.link_at_back(slot);
+        let OrderBook { ladders, store, .. } = self;
+        let ladder = &mut ladders[side as usize];
+        let handle = match ladder.handle(price) {
+            Some(handle) if ladder.at(handle).total.checked_add(quantity).is_none() => return false,
+            Some(handle) => handle,
+            None => ladder.insert(price),
+        };
+        let slot = store.insert(OrderNode { id: order_id, owner, price, quantity, prev: NIL, next: NIL, side });
+        append(&mut store.nodes, ladder.at_mut(handle), slot);
         true
     }
 
     /// Links a stored order at the back of the level at its price (creating the level).
     fn link_at_back(&mut self, slot: u32) {
-        let OrderBook { bids, asks, store, .. } = self;
+        let OrderBook { ladders, store, .. } = self;
         let node = &store.nodes[slot as usize];
-        let (price, quantity) = (node.price, node.quantity);
-        let ladder = match node.side {
-            Side::Bid => bids,
-            Side::Ask => asks,
-        };
+        let (price, side) = (node.price, node.side);
+        let ladder = &mut ladders[side as usize];
         let handle = match ladder.handle(price) {
             Some(handle) => handle,
             None => ladder.insert(price),
         };
-        let level = ladder.at_mut(handle);
-        let tail = level.tail;
-        if tail == NIL {
-            level.head = slot;
-        } else {
-            store.nodes[tail as usize].next = slot;
-        }
-        level.tail = slot;
-        level.total += quantity;
-        let node = &mut store.nodes[slot as usize];
-        node.prev = tail;
-        node.next = NIL;
+        append(&mut store.nodes, ladder.at_mut(handle), slot);
     }
 
     /// Takes a live order out of its level (dropping the level if it empties); it stays stored.
     fn unlink(&mut self, slot: u32) {
-        let OrderBook { bids, asks, store, .. } = self;
+        let OrderBook { ladders, store, .. } = self;
         let node = &store.nodes[slot as usize];
-        let ladder = match node.side {
-            Side::Bid => bids,
-            Side::Ask => asks,
-        };
+        let ladder = &mut ladders[node.side as usize];
         let handle = ladder.handle(node.price).expect("a live order's level exists");
         let level = ladder.at_mut(handle);
         let (prev, next, quantity) = (node.prev, node.next, node.quantity);
@@ -731,6 +730,22 @@ impl OrderBook {
         self.unlink(slot);
         self.store.remove(slot);
     }
+}
+
+/// Links the stored order at `slot` at the back of `level`, adding its quantity to the total.
+#[inline]
+fn append(nodes: &mut [OrderNode], level: &mut Level, slot: u32) {
+    let tail = level.tail;
+    if tail == NIL {
+        level.head = slot;
+    } else {
+        nodes[tail as usize].next = slot;
+    }
+    level.tail = slot;
+    let node = &mut nodes[slot as usize];
+    level.total += node.quantity;
+    node.prev = tail;
+    node.next = NIL;
 }
 
 /// Unlinks the first order of a level, taking its remaining quantity off the level's total.

@@ -1654,3 +1654,50 @@ fn reason_codes_index_reason_all() {
     assert_eq!(OrderStatus::PartiallyFilled.name(), "PartiallyFilled");
     assert_eq!(EventKind::Amended.name(), "Amended");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The id index over long runs
+// ---------------------------------------------------------------------------------------------
+
+/// Thousands of orders die oldest first and at random, so the id index drops its dead front in
+/// bulk many times (and reopens an emptied window under a resting taker): every id still maps to
+/// its live order, and only to it.
+#[test]
+fn the_id_index_keeps_every_live_order_across_bulk_drops() {
+    let mut book = OrderBook::default();
+    let mut rng = crate::workload::SplitMix64::new(7);
+    let mut live: Vec<OrderId> = Vec::new();
+    let mut issued: OrderId = 0;
+    for step in 0..12_000u64 {
+        let mut events = Vec::new();
+        if step % 3 != 2 || live.is_empty() {
+            // Mostly passive adds around 1,000; now and then a bid through the whole ask side.
+            let crossing = step % 97 == 0;
+            let side = if crossing || rng.below(2) == 0 { Side::Bid } else { Side::Ask };
+            let offset = i64::try_from(rng.below(20)).unwrap() + 1;
+            let price = match side {
+                Side::Bid if crossing => 2_000,
+                Side::Bid => 1_000 - offset,
+                Side::Ask => 1_000 + offset,
+            };
+            let quantity = i64::try_from(rng.below(5)).unwrap() + 1;
+            let owner = 1 + rng.below(1_000);
+            book.place(&limit(side, price, quantity, owner), &mut events).unwrap();
+            issued += 1;
+        } else {
+            // Oldest first two times in three, else a random live order.
+            let at = if step % 9 == 8 { usize::try_from(rng.below(live.len() as u64)).unwrap() } else { 0 };
+            book.cancel(live[at], &mut events).unwrap();
+        }
+        live = book.orders().iter().map(|order| order.order_id).collect();
+        if step % 1_000 == 0 {
+            book.check_invariants().unwrap();
+        }
+    }
+    book.check_invariants().unwrap();
+    assert_eq!(book.next_order_id(), issued + 1);
+    let live: std::collections::HashSet<OrderId> = live.into_iter().collect();
+    for id in 1..=issued {
+        assert_eq!(book.order(id).is_some(), live.contains(&id), "order {id}");
+    }
+}

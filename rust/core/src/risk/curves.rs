@@ -5,7 +5,9 @@
 //! operations, so numpy or Python evaluating the same expression gets the same bits. Weights fall
 //! and fractions rise as `N` grows. The kernel evaluates them through `at_atoms`, which takes the
 //! notional in atoms and returns the same bits as the expression at `atoms / quote_unit`, but skips
-//! the division and square root on the flat part (`base`), where most positions are. Parameters are not checked here; [`super::RiskParams::validate`]
+//! the division and square root on the flat part (`base`), where most positions are. A scan computes
+//! where each curve's flat part ends once (`flat_end`) and passes it to `at_below`/`weight_below`,
+//! which give the same bits. Parameters are not checked here; [`super::RiskParams::validate`]
 //! requires them finite and non-negative, which keeps every result finite and non-negative for a
 //! finite `N >= 0` (a fraction can still reach +inf when `factor * sqrt(N)` overflows, which the
 //! rounding step reports as an overflow).
@@ -39,19 +41,36 @@ impl Haircut {
     }
 
     /// `self.weight(notional / quote_unit)`, bit for bit, for a notional `>= 0` in atoms.
+    #[cfg(test)]
     pub(super) fn weight_at_atoms(&self, notional: i64, quote_unit: f64) -> f64 {
+        self.weight_below(notional, quote_unit, self.flat_end(quote_unit))
+    }
+
+    /// Where the flat part ends, in atoms as f64: a notional below it weighs `base` (for
+    /// [`Haircut::weight_below`]; computed once per scan, since it costs two divisions).
+    pub(super) fn flat_end(&self, quote_unit: f64) -> f64 {
         match *self {
-            Haircut::Identity => 1.0,
+            Haircut::Identity => f64::INFINITY,
             Haircut::InverseSqrt { base, penalty } => {
                 // 1.1 / (1 + penalty * sqrt(N)) >= base while sqrt(N) <= (1.1 / base - 1) / penalty;
-                // when that room is tiny its rounding error is not, so then evaluate in full.
+                // when that room is tiny its rounding error is not, so then never take the shortcut.
                 let room = INVERSE_SQRT_NUMERATOR / base - 1.0;
-                if room >= FLAT_MARGIN && below_flat_end(notional, room / penalty, quote_unit) {
-                    base
+                if room >= FLAT_MARGIN {
+                    flat_end_atoms(room / penalty, quote_unit)
                 } else {
-                    self.weight(notional as f64 / quote_unit)
+                    f64::NEG_INFINITY
                 }
             }
+        }
+    }
+
+    /// [`Haircut::weight_at_atoms`] given this curve's [`Haircut::flat_end`].
+    #[inline]
+    pub(super) fn weight_below(&self, notional: i64, quote_unit: f64, flat_end: f64) -> f64 {
+        match *self {
+            Haircut::Identity => 1.0,
+            Haircut::InverseSqrt { base, .. } if (notional as f64) < flat_end => base,
+            Haircut::InverseSqrt { .. } => self.weight(notional as f64 / quote_unit),
         }
     }
 }
@@ -71,9 +90,22 @@ impl Fraction {
     }
 
     /// `self.at(notional / quote_unit)`, bit for bit, for a notional `>= 0` in atoms.
+    #[cfg(test)]
     pub(super) fn at_atoms(&self, notional: i64, quote_unit: f64) -> f64 {
+        self.at_below(notional, quote_unit, self.flat_end(quote_unit))
+    }
+
+    /// Where the flat part ends, in atoms as f64: a notional below it gets `base` (for
+    /// [`Fraction::at_below`]; computed once per scan, since it costs a division).
+    pub(super) fn flat_end(&self, quote_unit: f64) -> f64 {
         // factor * sqrt(N) <= base while sqrt(N) <= base / factor.
-        if below_flat_end(notional, self.base / self.factor, quote_unit) {
+        flat_end_atoms(self.base / self.factor, quote_unit)
+    }
+
+    /// [`Fraction::at_atoms`] given this curve's [`Fraction::flat_end`].
+    #[inline]
+    pub(super) fn at_below(&self, notional: i64, quote_unit: f64, flat_end: f64) -> f64 {
+        if (notional as f64) < flat_end {
             self.base
         } else {
             self.at(notional as f64 / quote_unit)
@@ -81,12 +113,12 @@ impl Fraction {
     }
 }
 
-/// Whether `notional` atoms is safely below `(root_usd)^2` whole quote units, where the curve is
-/// flat. `root_usd` may be +inf (flat everywhere: a zero factor or penalty), 0 or negative or NaN
-/// (`0 / 0`: never flat), all of which the comparison handles.
-fn below_flat_end(notional: i64, root_usd: f64, quote_unit: f64) -> bool {
+/// Safely below `(root_usd)^2` whole quote units, in atoms, where a curve is flat. `root_usd` may be
+/// +inf (flat everywhere: a zero factor or penalty), 0 or negative or NaN (`0 / 0`: never flat), all
+/// of which the comparison `notional < end` handles.
+fn flat_end_atoms(root_usd: f64, quote_unit: f64) -> f64 {
     let end_usd = root_usd * root_usd.abs();
-    (notional as f64) < end_usd * quote_unit * (1.0 - FLAT_MARGIN)
+    end_usd * quote_unit * (1.0 - FLAT_MARGIN)
 }
 
 #[cfg(test)]
@@ -100,8 +132,8 @@ mod tests {
     fn the_flat_part_ends_where_the_square_root_takes_over() {
         let sol = Fraction { base: 0.02, factor: 0.00006 };
         // sqrt(N) = base / factor at N = 111,111.1 USDC.
-        assert!(below_flat_end(111_000_000_000, 0.02 / 0.00006, USDC));
-        assert!(!below_flat_end(111_112_000_000, 0.02 / 0.00006, USDC));
+        assert!(111_000_000_000.0 < sol.flat_end(USDC));
+        assert!(111_112_000_000.0 >= sol.flat_end(USDC));
         assert_eq!(sol.at_atoms(111_000_000_000, USDC), 0.02);
         assert_eq!(sol.at_atoms(250_000_000_000, USDC).to_bits(), sol.at(250_000.0).to_bits());
         let haircut = Haircut::InverseSqrt { base: 0.95, penalty: 0.001 };

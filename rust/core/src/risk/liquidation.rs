@@ -16,7 +16,7 @@
 //!
 //! Cost: one margin computation and at most `MAX_BISECTIONS` evaluations of a closed-form health.
 
-use super::{account_margin, position_terms, AccountState, Fraction, RiskParams};
+use super::{account_margin, position_terms, AccountState, Fraction, Leverage, MarketConstants, RiskParams};
 
 /// Bisection stops when the bracket is this small relative to the price.
 const RELATIVE_TOLERANCE: f64 = 1e-12;
@@ -69,7 +69,9 @@ impl HealthCurve {
             return None;
         }
         let quote_unit = params.quote_unit as f64;
-        let terms = position_terms(risk, account, market, quote_unit).ok()?;
+        let constants = MarketConstants::of(risk, quote_unit);
+        let leverage = Leverage::new(account.max_leverage);
+        let terms = position_terms(risk, &constants, account, market, leverage, quote_unit).ok()?;
         let signed_notional = terms.unrealized_pnl + i128::from(account.net_cost[market]);
         let atoms_per_tick = i128::from(net_qty).abs() * i128::from(risk.notional_per_tick_lot);
         Some(HealthCurve {

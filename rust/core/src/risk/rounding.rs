@@ -29,11 +29,14 @@ pub(super) enum Toward {
 /// `ratio` is negative or not finite, or when the result does not fit an `i64`.
 #[inline]
 pub(super) fn mul_ratio(amount: i64, ratio: f64, toward: Toward) -> Option<i64> {
+    // An infinite ratio makes the f64 product infinite or NaN, which `round_in_f64` declines.
+    if ratio >= 0.0 {
+        if let Some(rounded) = round_in_f64(amount, ratio, toward) {
+            return Some(rounded);
+        }
+    }
     if !(ratio.is_finite() && ratio >= 0.0) {
         return None;
-    }
-    if let Some(rounded) = round_in_f64(amount, ratio, toward) {
-        return Some(rounded);
     }
     let (mantissa, exponent) = decompose(ratio);
     let product = u128::from(amount.unsigned_abs()) * u128::from(mantissa);
@@ -62,7 +65,8 @@ fn round_in_f64(amount: i64, ratio: f64, toward: Toward) -> Option<i64> {
     const F64_FAST_BELOW: f64 = 1_125_899_906_842_624.0; // 2^50
     const CLEARANCE: f64 = 1.0 / 281_474_976_710_656.0; // 2^-48
     let product = amount as f64 * ratio;
-    if product >= F64_FAST_BELOW {
+    // NaN (an infinite ratio times zero) fails this too.
+    if product.partial_cmp(&F64_FAST_BELOW) != Some(std::cmp::Ordering::Less) {
         return None;
     }
     // Signed conversions are single instructions; truncation is the floor of a non-negative number.
@@ -123,8 +127,11 @@ fn decompose(value: f64) -> (u64, i32) {
 
 /// `floor(amount * price / unit)` (`Toward::Account`) or its ceiling (`Toward::Venue`), exactly;
 /// `None` when it does not fit an `i64`. Arguments are non-negative, `unit > 0`.
+#[inline]
 pub(super) fn mul_div(amount: u64, price: u64, unit: u64, toward: Toward) -> Option<i64> {
     let (quotient, remainder) = match amount.checked_mul(price) {
+        // A division costs tens of cycles; callers reduce the ratio so the unit is often 1.
+        Some(product) if unit == 1 => (u128::from(product), 0),
         Some(product) => (u128::from(product / unit), product % unit),
         None => {
             let product = u128::from(amount) * u128::from(price);

@@ -8,15 +8,25 @@
 //! - Row `i` of the result is what [`super::account_margin`] gives for account `i`: both call the same
 //!   function. An account that fails makes the whole scan fail with [`RiskError::Account`] naming the
 //!   lowest failing index.
-//! - Large scans are split into contiguous blocks of accounts, one thread per available core
-//!   (`std::thread::scope`). Rows are independent, so the result is the same for any split.
+//! - Large scans run on one thread per available core (`std::thread::scope`) that take turns at
+//!   contiguous chunks of accounts, in order, until none is left: a thread slowed by another
+//!   process on its core (a shared VM) leaves more chunks to the others instead of holding up the
+//!   scan. Rows are independent, so the result is the same for any split.
 //!
-//! Cost: O(accounts × (assets + markets)); the only allocation is the result.
+//! Cost: O(accounts × (assets + markets)); the only allocations are the result (none with
+//! [`scan_into`] and reused buffers, as the engine's rescan after a price update does) and the
+//! per-asset and per-market constants of the parameters, computed once per scan.
 
-use super::{margin_of, AccountState, Margin, RiskError, RiskParams};
+use super::{margin_of, AccountState, Fault, Margin, Prepared, RiskError, RiskParams};
 
 /// Below this many accounts per core, a scan stays on the calling thread (spawning costs more).
 const MIN_ACCOUNTS_PER_THREAD: usize = 32_768;
+
+/// The largest chunk a scan's threads take at a time (8,192 accounts: about 1.5 MB of columns).
+const MAX_CHUNK_ACCOUNTS: usize = 8_192;
+
+/// Chunks per thread, at least, so the work can even out between threads.
+const CHUNKS_PER_THREAD: usize = 8;
 
 /// Every account's state as row-major columns; see the module docs for the layout.
 #[derive(Clone, Copy, Debug)]
@@ -198,11 +208,15 @@ pub fn scan(params: &RiskParams, columns: &Columns<'_>) -> Result<ScanResult, Ri
 pub fn scan_into(params: &RiskParams, columns: &Columns<'_>, output: ScanOutput<'_>) -> Result<(), RiskError> {
     let accounts = columns.max_leverage.len();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    scan_in_blocks(params, columns, output, cores.min(accounts / MIN_ACCOUNTS_PER_THREAD).max(1))
+    scan_into_threads(params, columns, output, cores.min(accounts / MIN_ACCOUNTS_PER_THREAD).max(1))
 }
 
-/// [`scan`] split into `threads` blocks (at least one).
-pub(super) fn scan_in_blocks(
+/// [`scan_into`] on exactly `threads` threads (at least one) sharing chunks of at least
+/// `CHUNKS_PER_THREAD` per thread, whatever the size: for benchmarks and tests of the split.
+///
+/// # Errors
+/// As [`scan_into`].
+pub fn scan_into_threads(
     params: &RiskParams,
     columns: &Columns<'_>,
     output: ScanOutput<'_>,
@@ -222,23 +236,45 @@ pub(super) fn scan_in_blocks(
     check_column("open_asks", columns.open_asks.len(), accounts, markets, "market")?;
 
     output.check_lengths(accounts)?;
-    let block = accounts.div_ceil(threads.max(1)).max(1);
-    if block >= accounts {
-        return scan_block(params, columns, 0, output);
+    let constants = Prepared::new(params);
+    let constants = &constants;
+    let threads = threads.max(1);
+    if threads == 1 {
+        return scan_block(params, constants, columns, 0, output).map_err(account_error);
     }
-    std::thread::scope(|scope| {
-        let mut handles = Vec::new();
-        let mut rest = output;
-        for start in (0..accounts).step_by(block) {
-            let (rows, tail) = rest.split_at(block.min(accounts - start));
-            handles.push(scope.spawn(move || scan_block(params, columns, start, rows)));
-            rest = tail;
-        }
-        // Joined in order, so the error reported is the one of the lowest failing account.
+    let chunk = accounts.div_ceil(threads * CHUNKS_PER_THREAD).clamp(1, MAX_CHUNK_ACCOUNTS);
+    let mut chunks = Vec::with_capacity(accounts.div_ceil(chunk));
+    let mut rest = output;
+    for start in (0..accounts).step_by(chunk) {
+        let (rows, tail) = rest.split_at(chunk.min(accounts - start));
+        chunks.push((start, rows));
+        rest = tail;
+    }
+    let queue = std::sync::Mutex::new(chunks.into_iter());
+    let first_failure = std::thread::scope(|scope| {
+        let queue = &queue;
+        // Each thread stops at its first failing account. Chunks are taken in order, so the chunk of
+        // the lowest failing account was taken before any thread stopped past it: the lowest of the
+        // threads' failures is the scan's.
+        let work = move || loop {
+            let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+            let (start, rows) = next?;
+            if let Err(failure) = scan_block(params, constants, columns, start, rows) {
+                return Some(failure);
+            }
+        };
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
         handles
             .into_iter()
-            .try_for_each(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-    })
+            .filter_map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .min_by_key(|&(index, _)| index)
+    });
+    first_failure.map_or(Ok(()), |failure| Err(account_error(failure)))
+}
+
+/// The error of a scan whose lowest failing account is `index`.
+fn account_error((index, fault): (usize, Fault)) -> RiskError {
+    RiskError::Account { index, source: Box::new(fault.into()) }
 }
 
 fn check_column(name: &str, length: usize, accounts: usize, per_account: usize, per: &str) -> Result<(), RiskError> {
@@ -253,16 +289,17 @@ fn check_column(name: &str, length: usize, accounts: usize, per_account: usize, 
 
 fn scan_block(
     params: &RiskParams,
+    constants: &Prepared,
     columns: &Columns<'_>,
     first: usize,
     mut rows: ScanOutput<'_>,
-) -> Result<(), RiskError> {
+) -> Result<(), (usize, Fault)> {
     let assets = params.assets.len();
     let markets = params.markets.len();
     for row in 0..rows.len() {
         let index = first + row;
-        let margin = margin_of(params, &columns.account(index, assets, markets))
-            .map_err(|error| RiskError::Account { index, source: Box::new(error) })?;
+        let margin =
+            margin_of(params, constants, &columns.account(index, assets, markets)).map_err(|fault| (index, fault))?;
         rows.set(row, &margin);
     }
     Ok(())

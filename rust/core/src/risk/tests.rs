@@ -6,13 +6,13 @@
 //! and step 0.01 SOL, so one lot at one tick is 10^-4 USDC = 100 atoms; BTC and SOL have 8 decimals.
 
 use super::liquidation::HealthCurve;
-use super::scan::scan_in_blocks;
+use super::scan::scan_into_threads;
 
 /// A scan split into `threads` blocks, into a fresh result.
 fn scan_blocks(params: &RiskParams, columns: &Columns<'_>, threads: usize) -> Result<ScanResult, RiskError> {
     let mut result = ScanResult::default();
     result.resize(columns.max_leverage.len());
-    scan_in_blocks(params, columns, result.output(), threads).map(|()| result)
+    scan_into_threads(params, columns, result.output(), threads).map(|()| result)
 }
 use super::*;
 
@@ -640,6 +640,21 @@ mod properties {
                 (params, account)
             },
         )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+        /// The leverage term through the f64 reciprocal is the exact integer ceiling, at every
+        /// size (both sides of the 2^52 switch to a division) and leverage.
+        #[test]
+        fn leverage_share_is_the_exact_ceiling(
+            notional in prop_oneof![0u64..1_000_000, 0u64..(1 << 53), ((1u64 << 52) - 64)..((1u64 << 52) + 64), any::<u64>()],
+            max_leverage in prop_oneof![1u32..=100, any::<u32>().prop_map(|leverage| leverage.max(1))],
+        ) {
+            let share = Leverage::new(max_leverage).ceil_share(notional);
+            prop_assert_eq!(share, notional.div_ceil(u64::from(max_leverage)));
+        }
     }
 
     proptest! {
