@@ -977,15 +977,9 @@ impl Engine {
 /// A liquidation's IOC limit order.
 fn liquidation_command(side: Side, price: Price, quantity: Qty, reduce_only: bool) -> OrderCommand {
     OrderCommand {
-        side,
-        order_type: OrderType::Limit,
-        price: Some(price),
-        quantity: Some(quantity),
-        quote_quantity: None,
         time_in_force: TimeInForce::Ioc,
-        post_only: false,
         reduce_only,
         self_trade_prevention: SelfTradePrevention::Allow,
-        auto_borrow: false,
+        ..OrderCommand::limit(side, price, quantity)
     }
 }

@@ -144,6 +144,26 @@ pub struct OrderCommand {
     pub auto_borrow: bool,
 }
 
+impl OrderCommand {
+    /// A plain GTC limit order (no flags, self-trade prevention `RejectTaker`): the base that
+    /// other orders are written as variations of, with struct update syntax.
+    #[must_use]
+    pub fn limit(side: Side, price: Price, quantity: Qty) -> OrderCommand {
+        OrderCommand {
+            side,
+            order_type: OrderType::Limit,
+            price: Some(price),
+            quantity: Some(quantity),
+            quote_quantity: None,
+            time_in_force: TimeInForce::Gtc,
+            post_only: false,
+            reduce_only: false,
+            self_trade_prevention: SelfTradePrevention::RejectTaker,
+            auto_borrow: false,
+        }
+    }
+}
+
 /// What happened to one order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderOutcome {

@@ -410,16 +410,9 @@ impl Engine {
             let front = self.books[market].queue(opposite, best)[0];
             let take = quantity.min(self.orders[market][&front].remaining);
             let command = OrderCommand {
-                side,
-                order_type: OrderType::Limit,
-                price: Some(best),
-                quantity: Some(take),
-                quote_quantity: None,
                 time_in_force: TimeInForce::Ioc,
-                post_only: false,
-                reduce_only: false,
                 self_trade_prevention: SelfTradePrevention::Allow,
-                auto_borrow: false,
+                ..OrderCommand::limit(side, best, take)
             };
             let outcome = self.place_order_unchecked(replayer.account, market, &command)?;
             // The fill may fire trigger orders that trade with replay orders.
@@ -733,18 +726,7 @@ mod tests {
         Rows(vec![(1, action::LEVEL, BID, 9_990, 5, 0), (1, action::LEVEL, ASK, 10_010, 8, 0)])
             .apply(&mut engine, &mut replayer)
             .unwrap();
-        let order = OrderCommand {
-            side: Side::Bid,
-            order_type: OrderType::Limit,
-            price: Some(9_990),
-            quantity: Some(3),
-            quote_quantity: None,
-            time_in_force: TimeInForce::Gtc,
-            post_only: true,
-            reduce_only: false,
-            self_trade_prevention: SelfTradePrevention::RejectTaker,
-            auto_borrow: false,
-        };
+        let order = OrderCommand { post_only: true, ..OrderCommand::limit(Side::Bid, 9_990, 3) };
         engine.place_order(strategy, PERP, &order).unwrap();
         let filled = |engine: &Engine| engine.accounts.net_qty[engine.accounts.perp_slot(strategy, 0)];
         // the level grows and shrinks behind the strategy: its place does not change

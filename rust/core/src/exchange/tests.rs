@@ -81,18 +81,7 @@ fn usdc(whole: i64) -> i64 {
 }
 
 fn limit(side: Side, price: Price, quantity: Qty) -> OrderCommand {
-    OrderCommand {
-        side,
-        order_type: OrderType::Limit,
-        price: Some(price),
-        quantity: Some(quantity),
-        quote_quantity: None,
-        time_in_force: TimeInForce::Gtc,
-        post_only: false,
-        reduce_only: false,
-        self_trade_prevention: SelfTradePrevention::RejectTaker,
-        auto_borrow: false,
-    }
+    OrderCommand::limit(side, price, quantity)
 }
 
 fn market_order(side: Side, quantity: Qty) -> OrderCommand {

@@ -62,18 +62,7 @@ fn spec() -> EngineSpec {
 }
 
 fn order(side: Side, price: Price, quantity: Qty, time_in_force: TimeInForce) -> OrderCommand {
-    OrderCommand {
-        side,
-        order_type: OrderType::Limit,
-        price: Some(price),
-        quantity: Some(quantity),
-        quote_quantity: None,
-        time_in_force,
-        post_only: false,
-        reduce_only: false,
-        self_trade_prevention: SelfTradePrevention::RejectTaker,
-        auto_borrow: false,
-    }
+    OrderCommand { time_in_force, ..OrderCommand::limit(side, price, quantity) }
 }
 
 #[derive(Clone, Debug)]
