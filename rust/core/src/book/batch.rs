@@ -7,12 +7,19 @@
 //! ([`EventRecords`]) whose `row` names the operation that produced each.
 //!
 //! Costs: validation streams once over the six columns it needs (28 bytes a row) in blocks of 256
-//! rows, each row a table load and a dozen branch-free comparisons (about 40 instructions); a
+//! rows, each row a table load and a dozen branch-free comparisons (about 50 instructions); a
 //! block with a bad row is rescanned row by row to name it. Execution then reads each row straight
-//! into the book's checked paths (no second decode). An event is one append of seven 64-bit words.
-//! On the standard workload (`crossbook bench`) the whole batch path costs about 265 instructions
-//! an operation before events (callgrind: `benches/examples/profile_book.rs`), about a sixth of them
-//! validation.
+//! into the book's checked paths (no second decode), with the cancel, rest and store paths inlined
+//! into the loop. An event is one append of seven 64-bit words.
+//! On the standard workload (`crossbook bench`) the whole batch path costs about 253 instructions
+//! an operation before events and 291 writing them (callgrind: `benches/examples/profile_book.rs`
+//! with `--count`, and with `--batch 100000`), about 50 of them validation. What is left is spread
+//! thin: no part of the place or cancel path is more than a few percent. Tried and dropped
+//! (slower or no better on this VM): loading a row's order and level a few rows ahead (the loads'
+//! results are needed to retire, so they stall as the misses did), one cache line per order node,
+//! and a validation rule of check bits instead of flags (the compiler made the same loop). Narrower
+//! records would not pay either: a fill needs all six 64-bit fields (two ids, two owners, price,
+//! quantity), and even dropping the maker's two (40-byte records) saved only about 1 ns an op.
 
 use crate::error::BookError;
 use crate::types::{OrderId, OrderRequest, OrderType, OwnerId, Price, Qty, SelfTradePrevention, Side, TimeInForce};

@@ -31,7 +31,7 @@ impl Level {
 }
 
 /// The side-relative sort key: larger is better.
-#[inline]
+#[inline(always)]
 pub(crate) fn key(side: Side, price: Price) -> i64 {
     match side {
         Side::Bid => price,
@@ -73,7 +73,7 @@ impl Dense {
         Dense { base: 0, levels: Vec::new(), occupied: Vec::new(), best: 0, count: 0 }
     }
 
-    #[inline]
+    #[inline(always)]
     fn index(&self, price: Price) -> Option<usize> {
         // `price - base` modulo 2^64: exact at or above the base, and a price below it wraps to
         // beyond any window.
@@ -81,7 +81,7 @@ impl Dense {
         usize::try_from(offset).ok().filter(|&index| index < self.levels.len())
     }
 
-    #[inline]
+    #[inline(always)]
     fn is_occupied(&self, index: usize) -> bool {
         self.occupied[index / 64] & (1 << (index % 64)) != 0
     }
@@ -185,7 +185,7 @@ impl Ladder {
     }
 
     /// The handle of the level at `price`.
-    #[inline]
+    #[inline(always)]
     pub fn handle(&self, price: Price) -> Option<usize> {
         match &self.repr {
             Repr::Dense(dense) => dense.index(price).filter(|&index| dense.is_occupied(index)),
@@ -196,7 +196,7 @@ impl Ladder {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn at(&self, handle: usize) -> &Level {
         match &self.repr {
             Repr::Dense(dense) => &dense.levels[handle],
@@ -204,7 +204,7 @@ impl Ladder {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn at_mut(&mut self, handle: usize) -> &mut Level {
         match &mut self.repr {
             Repr::Dense(dense) => &mut dense.levels[handle],
@@ -212,7 +212,7 @@ impl Ladder {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn best_handle(&self) -> Option<usize> {
         match &self.repr {
             Repr::Dense(dense) => (dense.count > 0).then_some(dense.best),
@@ -220,7 +220,7 @@ impl Ladder {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn best(&self) -> Option<&Level> {
         self.best_handle().map(|handle| self.at(handle))
     }

@@ -345,7 +345,7 @@ impl OrderBook {
     }
 
     /// [`OrderBook::cancel`] of an id known to be issued.
-    #[inline]
+    #[inline(always)]
     fn cancel_issued<S: EventSink>(&mut self, order_id: OrderId, sink: &mut S) {
         let Some(slot) = self.store.slot_of(order_id) else {
             sink.push(not_live(order_id));
@@ -675,6 +675,7 @@ impl OrderBook {
 
     /// Appends a new resting order at the back of its level; false (and nothing changed) if the
     /// level's total would overflow. One level lookup.
+    #[inline(always)]
     fn rest(&mut self, order_id: OrderId, side: Side, price: Price, quantity: Qty, owner: OwnerId) -> bool {
         let OrderBook { ladders, store, .. } = self;
         let ladder = &mut ladders[side as usize];
@@ -702,6 +703,7 @@ impl OrderBook {
     }
 
     /// Takes a live order out of its level (dropping the level if it empties); it stays stored.
+    #[inline(always)]
     fn unlink(&mut self, slot: u32) {
         let OrderBook { ladders, store, .. } = self;
         let node = &store.nodes[slot as usize];
@@ -726,6 +728,7 @@ impl OrderBook {
     }
 
     /// Takes a live order out of its level and the store.
+    #[inline(always)]
     fn detach(&mut self, slot: u32) {
         self.unlink(slot);
         self.store.remove(slot);

@@ -80,7 +80,7 @@ impl OrderStore {
     }
 
     /// Stores a new resting order under an id issued by [`OrderStore::issue_id`] (the newest id).
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, node: OrderNode) -> u32 {
         let id = node.id;
         let slot = match self.free.pop() {
@@ -111,7 +111,7 @@ impl OrderStore {
     }
 
     /// Forgets a live order's slot (the caller has unlinked it from its level).
-    #[inline]
+    #[inline(always)]
     pub fn remove(&mut self, slot: u32) {
         let id = self.nodes[slot as usize].id;
         let offset = (id - self.first_id) as usize;
