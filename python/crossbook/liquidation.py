@@ -25,6 +25,7 @@ decides the order, with the parameters of ``VenueConfig.liquidation``:
    from its own assets, its other collateral converted for the rest, what still remains written off
    with the lenders paid in notional, shortfalls from the liquidation fund, then socialized: only once
    nothing is left. The liquidation ends.
+
 Each stage is an ``Liquidation`` event naming it. The liquidation fee (``fee`` of the notional) goes to
 the liquidation fund on the book and to the provider in a backstop transfer; it never takes the
 subaccount's equity below zero.
