@@ -1104,4 +1104,6 @@ mod triggers;
 pub use triggers::{PendingTrigger, TriggerBy};
 
 #[cfg(test)]
+mod test_specs;
+#[cfg(test)]
 mod tests;

@@ -597,59 +597,22 @@ fn position(replayer: &Replayer, side: Side, price: Price, order_id: OrderId) ->
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_specs::{asset, market, venue};
     use super::*;
-    use crate::risk::{Fraction, Haircut};
+    use crate::risk::Haircut;
 
     const PERP: usize = 0;
 
     /// USDC and SOL; SOL_USDC_PERP (tick 0.01, step 0.01), fee-free.
     fn engine() -> Engine {
-        let asset = |symbol: &str, decimals, haircut| AssetSpec {
-            symbol: symbol.to_owned(),
-            decimals,
-            haircut,
-            borrow_imf: Fraction { base: 0.1, factor: 0.0 },
-            borrow_mmf: Fraction { base: 0.05, factor: 0.0 },
-            collateral: true,
-            open_borrow_lend_limit: None,
-        };
         let spec = EngineSpec {
             settlement_asset: 0,
             assets: vec![
                 asset("USDC", 6, Haircut::Identity),
                 asset("SOL", 8, Haircut::InverseSqrt { base: 0.9, penalty: 0.0001 }),
             ],
-            markets: vec![MarketSpec {
-                symbol: "SOL_USDC_PERP".to_owned(),
-                kind: MarketKind::Perp,
-                base: 1,
-                quote: 0,
-                tick_size: Decimal::parse("0.01").unwrap(),
-                step_size: Decimal::parse("0.01").unwrap(),
-                notional_per_tick_lot: 100,
-                base_atoms_per_lot: 1_000_000,
-                min_quantity_lots: 1,
-                max_quantity_lots: 1_000_000_000,
-                max_multiplier: 2.0,
-                min_multiplier: 0.5,
-                impact_band: 0.05,
-                mark_ema_span: 30,
-                imf: Fraction { base: 0.02, factor: 0.00006 },
-                mmf: Fraction { base: 0.0135, factor: 0.000036 },
-                maker_fee_e8: 0,
-                taker_fee_e8: 0,
-                state: crate::types::BookState::Open,
-            }],
-            venue: VenueSpec {
-                max_subaccounts: 10,
-                default_leverage: 10,
-                max_leverage: 50,
-                interest_interval_ms: 3_600_000,
-                throttle_threshold: 0.92,
-                conversion_discount: 0.005,
-                auto_lend: false,
-                max_utilization: 1.0,
-            },
+            markets: vec![market("SOL_USDC_PERP", MarketKind::Perp, 1)],
+            venue: venue(false),
         };
         let mut engine = Engine::new(spec).unwrap();
         engine.set_mark_price(PERP, 10_000).unwrap();

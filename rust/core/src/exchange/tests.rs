@@ -1,8 +1,9 @@
 //! Engine tests on a small, fee-free or fee-bearing spec with exact expected numbers.
 
+use super::test_specs::{asset, market, venue};
 use super::*;
 use crate::book::OrderStatus;
-use crate::risk::{Fraction, Haircut};
+use crate::risk::Haircut;
 
 const USDC: usize = 0;
 const BTC: usize = 1;
@@ -14,42 +15,10 @@ fn decimal(text: &str) -> Decimal {
     Decimal::parse(text).unwrap()
 }
 
-fn asset(symbol: &str, decimals: u32, haircut: Haircut) -> AssetSpec {
-    AssetSpec {
-        symbol: symbol.to_owned(),
-        decimals,
-        haircut,
-        borrow_imf: Fraction { base: 0.1, factor: 0.0 },
-        borrow_mmf: Fraction { base: 0.05, factor: 0.0 },
-        collateral: true,
-        open_borrow_lend_limit: None,
-    }
-}
-
 /// USDC, BTC, SOL; BTC_USDC spot (tick 0.1, step 0.00001) and SOL_USDC_PERP (tick 0.01, step 0.01)
 /// with the SPEC §2 functions; fees in e8 as given.
 fn spec(maker_fee_e8: i64, taker_fee_e8: i64) -> EngineSpec {
-    let market = |symbol: &str, kind, base, tick: &str, step: &str, per_tick_lot, per_lot| MarketSpec {
-        symbol: symbol.to_owned(),
-        kind,
-        base,
-        quote: USDC,
-        tick_size: decimal(tick),
-        step_size: decimal(step),
-        notional_per_tick_lot: per_tick_lot,
-        base_atoms_per_lot: per_lot,
-        min_quantity_lots: 1,
-        max_quantity_lots: 1_000_000_000,
-        max_multiplier: 2.0,
-        min_multiplier: 0.5,
-        impact_band: 0.05,
-        mark_ema_span: 30,
-        imf: Fraction { base: 0.02, factor: 0.00006 },
-        mmf: Fraction { base: 0.0135, factor: 0.000036 },
-        maker_fee_e8,
-        taker_fee_e8,
-        state: crate::types::BookState::Open,
-    };
+    let fees = |market: MarketSpec| MarketSpec { maker_fee_e8, taker_fee_e8, ..market };
     EngineSpec {
         settlement_asset: USDC,
         assets: vec![
@@ -59,20 +28,17 @@ fn spec(maker_fee_e8: i64, taker_fee_e8: i64) -> EngineSpec {
         ],
         markets: vec![
             // 0.1 × 0.00001 BTC = 0.000001 USDC = 1 atom; 0.00001 BTC = 1000 sats.
-            market("BTC_USDC", MarketKind::Spot, BTC, "0.1", "0.00001", 1, 1000),
+            fees(MarketSpec {
+                tick_size: decimal("0.1"),
+                step_size: decimal("0.00001"),
+                notional_per_tick_lot: 1,
+                base_atoms_per_lot: 1000,
+                ..market("BTC_USDC", MarketKind::Spot, BTC)
+            }),
             // 0.01 × 0.01 SOL = 0.0001 USDC = 100 atoms; 0.01 SOL = 10^6 atoms.
-            market("SOL_USDC_PERP", MarketKind::Perp, SOL, "0.01", "0.01", 100, 1_000_000),
+            fees(market("SOL_USDC_PERP", MarketKind::Perp, SOL)),
         ],
-        venue: VenueSpec {
-            max_subaccounts: 10,
-            default_leverage: 10,
-            max_leverage: 50,
-            interest_interval_ms: 3_600_000,
-            throttle_threshold: 0.92,
-            conversion_discount: 0.005,
-            auto_lend: true,
-            max_utilization: 1.0,
-        },
+        venue: venue(true),
     }
 }
 

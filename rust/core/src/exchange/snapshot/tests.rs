@@ -1,63 +1,29 @@
 //! Snapshot round trips over random sessions, and restores of damaged bytes that must fail
 //! cleanly (the Python tests cover the full command surface, lending and liquidation).
 
+use super::super::test_specs::{asset, market, venue};
 use super::super::*;
-use crate::decimal::Decimal;
-use crate::risk::{Fraction, Haircut};
+use crate::risk::Haircut;
 use proptest::prelude::*;
 
 const USDC: usize = 0;
 const SOL: usize = 1;
 const SOL_PERP: usize = 1;
 
+/// USDC and SOL; SOL_USDC spot and SOL_USDC_PERP (tick 0.01, step 0.01), maker/taker 2/5 bp.
 fn spec() -> EngineSpec {
-    let market = |symbol: &str, kind| MarketSpec {
-        symbol: symbol.to_owned(),
-        kind,
-        base: SOL,
-        quote: USDC,
-        tick_size: Decimal::parse("0.01").unwrap(),
-        step_size: Decimal::parse("0.01").unwrap(),
-        notional_per_tick_lot: 100,
-        base_atoms_per_lot: 1_000_000,
-        min_quantity_lots: 1,
-        max_quantity_lots: 1_000_000_000,
-        max_multiplier: 2.0,
-        min_multiplier: 0.5,
-        impact_band: 0.05,
-        mark_ema_span: 30,
-        imf: Fraction { base: 0.02, factor: 0.00006 },
-        mmf: Fraction { base: 0.0135, factor: 0.000036 },
-        maker_fee_e8: 20_000,
-        taker_fee_e8: 50_000,
-        state: crate::types::BookState::Open,
-    };
-    let asset = |symbol: &str, decimals, haircut| AssetSpec {
-        symbol: symbol.to_owned(),
-        decimals,
-        haircut,
-        borrow_imf: Fraction { base: 0.1, factor: 0.0 },
-        borrow_mmf: Fraction { base: 0.05, factor: 0.0 },
-        collateral: true,
-        open_borrow_lend_limit: None,
-    };
+    let with_fees = |market: MarketSpec| MarketSpec { maker_fee_e8: 20_000, taker_fee_e8: 50_000, ..market };
     EngineSpec {
         settlement_asset: USDC,
         assets: vec![
             asset("USDC", 6, Haircut::Identity),
             asset("SOL", 8, Haircut::InverseSqrt { base: 0.9, penalty: 0.0001 }),
         ],
-        markets: vec![market("SOL_USDC", MarketKind::Spot), market("SOL_USDC_PERP", MarketKind::Perp)],
-        venue: VenueSpec {
-            max_subaccounts: 10,
-            default_leverage: 10,
-            max_leverage: 50,
-            interest_interval_ms: 3_600_000,
-            throttle_threshold: 0.92,
-            conversion_discount: 0.005,
-            auto_lend: false,
-            max_utilization: 1.0,
-        },
+        markets: vec![
+            with_fees(market("SOL_USDC", MarketKind::Spot, SOL)),
+            with_fees(market("SOL_USDC_PERP", MarketKind::Perp, SOL)),
+        ],
+        venue: venue(false),
     }
 }
 
