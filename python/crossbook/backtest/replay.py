@@ -200,7 +200,8 @@ class Replay:
                     exchange.advance_to(at)
                 index, mark, rate = (prices.index_price[cursor], prices.mark_price[cursor], prices.funding_rate[cursor])
                 if math.isfinite(index):
-                    exchange.set_index_price(spec.base, _decimal(index, Decimal("0.000001")))
+                    quote_atom = Decimal(1).scaleb(-exchange.config.asset(spec.quote).decimals)
+                    exchange.set_index_price(spec.base, _decimal(index, quote_atom))
                 if math.isfinite(mark):
                     exchange.set_mark_price(prices.market, _decimal(mark, spec.tick_size))
                 if math.isfinite(rate):
