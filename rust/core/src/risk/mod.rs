@@ -40,6 +40,7 @@
 //! code at about 13 ns a position per core on the benchmark VM.
 
 mod curves;
+mod lanes;
 mod liquidation;
 mod rounding;
 mod scan;
@@ -328,14 +329,20 @@ impl Constants for OnTheFly<'_> {
 struct Prepared {
     assets: Vec<AssetConstants>,
     markets: Vec<MarketConstants>,
+    /// The scan's fast path, when the parameters allow it.
+    lanes: Option<lanes::LanePlan>,
 }
 
 impl Prepared {
     fn new(params: &RiskParams) -> Prepared {
         let quote_unit = params.quote_unit as f64;
+        let assets: Vec<AssetConstants> =
+            params.assets.iter().map(|asset| AssetConstants::of(asset, quote_unit).reduced()).collect();
+        let lanes = lanes::LanePlan::new(params, |index| (assets[index].price, assets[index].unit));
         Prepared {
-            assets: params.assets.iter().map(|asset| AssetConstants::of(asset, quote_unit).reduced()).collect(),
+            assets,
             markets: params.markets.iter().map(|market| MarketConstants::of(market, quote_unit)).collect(),
+            lanes,
         }
     }
 }

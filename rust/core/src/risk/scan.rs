@@ -17,7 +17,10 @@
 //! [`scan_into`] and reused buffers, as the engine's rescan after a price update does) and the
 //! per-asset and per-market constants of the parameters, computed once per scan.
 
-use super::{margin_of, AccountState, Fault, Margin, Prepared, RiskError, RiskParams};
+#[cfg(target_arch = "x86_64")]
+use super::lanes::LanePlan;
+use super::lanes::Row;
+use super::{margin_of, AccountState, Fault, Prepared, RiskError, RiskParams};
 
 /// Below this many accounts per core, a scan stays on the calling thread (spawning costs more).
 const MIN_ACCOUNTS_PER_THREAD: usize = 32_768;
@@ -48,6 +51,7 @@ pub struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
+    #[inline(always)]
     fn account(&self, row: usize, assets: usize, markets: usize) -> AccountState<'a> {
         let positions = row * markets..(row + 1) * markets;
         let assets_of_row = row * assets..(row + 1) * assets;
@@ -178,14 +182,15 @@ impl<'a> ScanOutput<'a> {
         )
     }
 
-    fn set(&mut self, row: usize, margin: &Margin) {
-        self.net_equity[row] = margin.net_equity;
-        self.initial_margin[row] = margin.initial_margin;
-        self.maintenance_margin[row] = margin.maintenance_margin;
-        self.imr[row] = margin.imr;
-        self.mmr[row] = margin.mmr;
-        self.margin_fraction[row] = margin.margin_fraction;
-        self.liquidatable[row] = margin.is_liquidatable();
+    #[inline(always)]
+    fn set(&mut self, index: usize, row: &Row) {
+        self.net_equity[index] = row.net_equity;
+        self.initial_margin[index] = row.initial_margin;
+        self.maintenance_margin[index] = row.maintenance_margin;
+        self.imr[index] = row.imr;
+        self.mmr[index] = row.mmr;
+        self.margin_fraction[index] = row.margin_fraction;
+        self.liquidatable[index] = row.liquidatable;
     }
 }
 
@@ -287,20 +292,60 @@ fn check_column(name: &str, length: usize, accounts: usize, per_account: usize, 
     }
 }
 
+/// One block of rows, through the fast path where the parameters allow it and the CPU has AVX2.
 fn scan_block(
     params: &RiskParams,
     constants: &Prepared,
     columns: &Columns<'_>,
     first: usize,
+    rows: ScanOutput<'_>,
+) -> Result<(), (usize, Fault)> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(lanes) = &constants.lanes {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            #[allow(unsafe_code)]
+            // SAFETY: `scan_block_avx2` needs nothing but AVX2 and FMA, which the CPU has: checked
+            // just above.
+            return unsafe { scan_block_avx2(params, constants, lanes, columns, first, rows) };
+        }
+    }
+    scan_rows(params, constants, columns, first, rows, |_| None)
+}
+
+/// [`scan_rows`] with the fast path of [`super::lanes`], which needs AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn scan_block_avx2(
+    params: &RiskParams,
+    constants: &Prepared,
+    lanes: &LanePlan,
+    columns: &Columns<'_>,
+    first: usize,
+    rows: ScanOutput<'_>,
+) -> Result<(), (usize, Fault)> {
+    scan_rows(params, constants, columns, first, rows, |account| lanes.row(account))
+}
+
+/// Each row through `fast`, or through the exact path where `fast` declines (`None`).
+#[inline(always)]
+fn scan_rows(
+    params: &RiskParams,
+    constants: &Prepared,
+    columns: &Columns<'_>,
+    first: usize,
     mut rows: ScanOutput<'_>,
+    fast: impl Fn(&AccountState<'_>) -> Option<Row>,
 ) -> Result<(), (usize, Fault)> {
     let assets = params.assets.len();
     let markets = params.markets.len();
     for row in 0..rows.len() {
         let index = first + row;
-        let margin =
-            margin_of(params, constants, &columns.account(index, assets, markets)).map_err(|fault| (index, fault))?;
-        rows.set(row, &margin);
+        let account = columns.account(index, assets, markets);
+        let result = match fast(&account) {
+            Some(result) => result,
+            None => Row::of(&margin_of(params, constants, &account).map_err(|fault| (index, fault))?),
+        };
+        rows.set(row, &result);
     }
     Ok(())
 }
