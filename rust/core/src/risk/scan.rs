@@ -50,23 +50,6 @@ pub struct Columns<'a> {
     pub max_leverage: &'a [u32],
 }
 
-impl<'a> Columns<'a> {
-    #[inline(always)]
-    fn account(&self, row: usize, assets: usize, markets: usize) -> AccountState<'a> {
-        let positions = row * markets..(row + 1) * markets;
-        let assets_of_row = row * assets..(row + 1) * assets;
-        AccountState {
-            borrowed: if self.borrowed.is_empty() { &[] } else { &self.borrowed[assets_of_row.clone()] },
-            holdings: &self.holdings[assets_of_row],
-            net_qty: &self.net_qty[positions.clone()],
-            net_cost: &self.net_cost[positions.clone()],
-            open_bids: &self.open_bids[positions.clone()],
-            open_asks: &self.open_asks[positions],
-            max_leverage: self.max_leverage[row],
-        }
-    }
-}
-
 /// One entry per account, in the order of the columns.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ScanResult {
@@ -180,17 +163,6 @@ impl<'a> ScanOutput<'a> {
                 liquidatable: liquidatable_rest,
             },
         )
-    }
-
-    #[inline(always)]
-    fn set(&mut self, index: usize, row: &Row) {
-        self.net_equity[index] = row.net_equity;
-        self.initial_margin[index] = row.initial_margin;
-        self.maintenance_margin[index] = row.maintenance_margin;
-        self.imr[index] = row.imr;
-        self.mmr[index] = row.mmr;
-        self.margin_fraction[index] = row.margin_fraction;
-        self.liquidatable[index] = row.liquidatable;
     }
 }
 
@@ -333,19 +305,88 @@ fn scan_rows(
     constants: &Prepared,
     columns: &Columns<'_>,
     first: usize,
-    mut rows: ScanOutput<'_>,
+    rows: ScanOutput<'_>,
     fast: impl Fn(&AccountState<'_>) -> Option<Row>,
 ) -> Result<(), (usize, Fault)> {
-    let assets = params.assets.len();
-    let markets = params.markets.len();
-    for row in 0..rows.len() {
+    let count = rows.len();
+    let accounts = Accounts::from(columns, first, params.assets.len(), params.markets.len());
+    // Every output column re-sliced to `count`, so indexing below needs no bounds checks.
+    let net_equity = &mut rows.net_equity[..count];
+    let initial_margin = &mut rows.initial_margin[..count];
+    let maintenance_margin = &mut rows.maintenance_margin[..count];
+    let imr = &mut rows.imr[..count];
+    let mmr = &mut rows.mmr[..count];
+    let margin_fraction = &mut rows.margin_fraction[..count];
+    let liquidatable = &mut rows.liquidatable[..count];
+    for (row, account) in (0..count).zip(accounts) {
         let index = first + row;
-        let account = columns.account(index, assets, markets);
         let result = match fast(&account) {
             Some(result) => result,
             None => Row::of(&margin_of(params, constants, &account).map_err(|fault| (index, fault))?),
         };
-        rows.set(row, &result);
+        net_equity[row] = result.net_equity;
+        initial_margin[row] = result.initial_margin;
+        maintenance_margin[row] = result.maintenance_margin;
+        imr[row] = result.imr;
+        mmr[row] = result.mmr;
+        margin_fraction[row] = result.margin_fraction;
+        liquidatable[row] = result.liquidatable;
     }
     Ok(())
+}
+
+/// The accounts of a block, one after another: each column's rest, split a row at a time.
+struct Accounts<'a> {
+    holdings: &'a [i64],
+    borrowed: &'a [i64],
+    net_qty: &'a [i64],
+    net_cost: &'a [i64],
+    open_bids: &'a [i64],
+    open_asks: &'a [i64],
+    max_leverage: &'a [u32],
+    assets: usize,
+    markets: usize,
+}
+
+impl<'a> Iterator for Accounts<'a> {
+    type Item = AccountState<'a>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<AccountState<'a>> {
+        let (&max_leverage, max_leverage_rest) = self.max_leverage.split_first()?;
+        self.max_leverage = max_leverage_rest;
+        let take = |column: &mut &'a [i64], width: usize| {
+            let (row, rest) = column.split_at_checked(width)?;
+            *column = rest;
+            Some(row)
+        };
+        Some(AccountState {
+            holdings: take(&mut self.holdings, self.assets)?,
+            // An empty column (nothing borrowed) stays empty.
+            borrowed: if self.borrowed.is_empty() { &[] } else { take(&mut self.borrowed, self.assets)? },
+            net_qty: take(&mut self.net_qty, self.markets)?,
+            net_cost: take(&mut self.net_cost, self.markets)?,
+            open_bids: take(&mut self.open_bids, self.markets)?,
+            open_asks: take(&mut self.open_asks, self.markets)?,
+            max_leverage,
+        })
+    }
+}
+
+impl<'a> Accounts<'a> {
+    /// From account `first` on (columns whose lengths were checked).
+    fn from(columns: &Columns<'a>, first: usize, assets: usize, markets: usize) -> Accounts<'a> {
+        let rest = |column: &'a [i64], width: usize| column.get(first * width..).unwrap_or(&[]);
+        Accounts {
+            holdings: rest(columns.holdings, assets),
+            borrowed: rest(columns.borrowed, assets),
+            net_qty: rest(columns.net_qty, markets),
+            net_cost: rest(columns.net_cost, markets),
+            open_bids: rest(columns.open_bids, markets),
+            open_asks: rest(columns.open_asks, markets),
+            max_leverage: columns.max_leverage.get(first..).unwrap_or(&[]),
+            assets,
+            markets,
+        }
+    }
 }
