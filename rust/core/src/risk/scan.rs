@@ -50,6 +50,23 @@ pub struct Columns<'a> {
     pub max_leverage: &'a [u32],
 }
 
+impl<'a> Columns<'a> {
+    /// The state of account `index` (columns whose lengths were checked).
+    pub(super) fn account(&self, index: usize, assets: usize, markets: usize) -> AccountState<'a> {
+        let positions = index * markets..(index + 1) * markets;
+        let assets_of_row = index * assets..(index + 1) * assets;
+        AccountState {
+            borrowed: if self.borrowed.is_empty() { &[] } else { &self.borrowed[assets_of_row.clone()] },
+            holdings: &self.holdings[assets_of_row],
+            net_qty: &self.net_qty[positions.clone()],
+            net_cost: &self.net_cost[positions.clone()],
+            open_bids: &self.open_bids[positions.clone()],
+            open_asks: &self.open_asks[positions],
+            max_leverage: self.max_leverage[index],
+        }
+    }
+}
+
 /// One entry per account, in the order of the columns.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ScanResult {
@@ -123,6 +140,17 @@ impl<'a> ScanOutput<'a> {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.net_equity.is_empty()
+    }
+
+    /// Writes one account's row.
+    pub(super) fn set(&mut self, index: usize, row: &Row) {
+        self.net_equity[index] = row.net_equity;
+        self.initial_margin[index] = row.initial_margin;
+        self.maintenance_margin[index] = row.maintenance_margin;
+        self.imr[index] = row.imr;
+        self.mmr[index] = row.mmr;
+        self.margin_fraction[index] = row.margin_fraction;
+        self.liquidatable[index] = row.liquidatable;
     }
 
     fn check_lengths(&self, accounts: usize) -> Result<(), RiskError> {
@@ -264,7 +292,8 @@ fn check_column(name: &str, length: usize, accounts: usize, per_account: usize, 
     }
 }
 
-/// One block of rows, through the fast path where the parameters allow it and the CPU has AVX2.
+/// One block of rows, through the fast path where the parameters allow it and the CPU has AVX2
+/// and FMA, else through the exact path.
 fn scan_block(
     params: &RiskParams,
     constants: &Prepared,
@@ -281,10 +310,10 @@ fn scan_block(
             return unsafe { scan_block_avx2(params, constants, lanes, columns, first, rows) };
         }
     }
-    scan_rows(params, constants, columns, first, rows, |_| None)
+    scan_rows(params, constants, columns, first, rows)
 }
 
-/// [`scan_rows`] with the fast path of [`super::lanes`], which needs AVX2 and FMA.
+/// [`LanePlan::scan`], which needs AVX2 and FMA, with the exact path for the accounts it declines.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn scan_block_avx2(
@@ -295,42 +324,24 @@ fn scan_block_avx2(
     first: usize,
     rows: ScanOutput<'_>,
 ) -> Result<(), (usize, Fault)> {
-    scan_rows(params, constants, columns, first, rows, |account| lanes.row(account))
+    let (assets, markets) = (params.assets.len(), params.markets.len());
+    lanes.scan(columns, first, rows, |index| {
+        Ok(Row::of(&margin_of(params, constants, &columns.account(index, assets, markets))?))
+    })
 }
 
-/// Each row through `fast`, or through the exact path where `fast` declines (`None`).
-#[inline(always)]
+/// Each row through the exact path.
 fn scan_rows(
     params: &RiskParams,
     constants: &Prepared,
     columns: &Columns<'_>,
     first: usize,
-    rows: ScanOutput<'_>,
-    fast: impl Fn(&AccountState<'_>) -> Option<Row>,
+    mut rows: ScanOutput<'_>,
 ) -> Result<(), (usize, Fault)> {
-    let count = rows.len();
     let accounts = Accounts::from(columns, first, params.assets.len(), params.markets.len());
-    // Every output column re-sliced to `count`, so indexing below needs no bounds checks.
-    let net_equity = &mut rows.net_equity[..count];
-    let initial_margin = &mut rows.initial_margin[..count];
-    let maintenance_margin = &mut rows.maintenance_margin[..count];
-    let imr = &mut rows.imr[..count];
-    let mmr = &mut rows.mmr[..count];
-    let margin_fraction = &mut rows.margin_fraction[..count];
-    let liquidatable = &mut rows.liquidatable[..count];
-    for (row, account) in (0..count).zip(accounts) {
+    for (row, account) in (0..rows.len()).zip(accounts) {
         let index = first + row;
-        let result = match fast(&account) {
-            Some(result) => result,
-            None => Row::of(&margin_of(params, constants, &account).map_err(|fault| (index, fault))?),
-        };
-        net_equity[row] = result.net_equity;
-        initial_margin[row] = result.initial_margin;
-        maintenance_margin[row] = result.maintenance_margin;
-        imr[row] = result.imr;
-        mmr[row] = result.mmr;
-        margin_fraction[row] = result.margin_fraction;
-        liquidatable[row] = result.liquidatable;
+        rows.set(row, &Row::of(&margin_of(params, constants, &account).map_err(|fault| (index, fault))?));
     }
     Ok(())
 }
