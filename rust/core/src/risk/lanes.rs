@@ -702,12 +702,13 @@ mod avx2 {
     }
 
     /// `initial_margin`: `ceil(notional * max(fraction, 1 / leverage))`, with the unsettled mask.
+    /// The exact path takes the size term when `by_size * leverage >= notional`, else
+    /// `ceil(notional / leverage)`; for a whole `by_size` that is the larger of the two.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn initial_margin(notional: V, fraction: V, leverage: Divisor) -> (V, V) {
         let (by_size, unsettled) = rounded(notional, fraction, true);
-        let by_leverage = ceil_div(notional, leverage);
-        (by_size.mul(leverage.value).ge(notional).select(by_size, by_leverage), unsettled)
+        (by_size.max(ceil_div(notional, leverage)), unsettled)
     }
 
     /// A whole-number divisor `1 <= d < 2^53` per lane, with its f64 reciprocal.
