@@ -682,10 +682,12 @@ mod avx2 {
     /// `amount * ratio` (with `0 <= ratio <= 1`) rounded as `rounding::mul_ratio` rounds it (up when
     /// `up`, else down), with the mask of the lanes this f64 test cannot settle (the exact path
     /// must). `mul_ratio` takes a product within `x * 2^-50` of a whole number as that number and
-    /// rounds the rest strictly; the f64 product is within `x * 2^-53` of the exact `x` and its
-    /// distance to its floor is exact, so a distance below `x * 2^-52` (to the floor or the
-    /// ceiling) is surely within the allowance, and one beyond the rounding module's clearance
-    /// (`x * 2^-48`) surely outside it. Between the two, the lane is unsettled.
+    /// rounds the rest strictly, so rounding up gives the floor only when `x` is that near it, and
+    /// rounding down the ceiling only when `x` is that near it: one distance decides. The f64
+    /// product is within `x * 2^-53` of the exact `x` and its distance to its floor is exact (to its
+    /// ceiling, within 2^-53), so a distance below `x * 2^-52` is surely within the allowance and one
+    /// beyond the rounding module's clearance (`x * 2^-48`) surely outside it. Between the two, the
+    /// lane is unsettled.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn rounded(amount: V, ratio: V, up: bool) -> (V, V) {
@@ -693,11 +695,12 @@ mod avx2 {
         let product = amount.mul(ratio);
         let whole = product.trunc();
         let fraction = product.sub(whole);
-        let to_ceiling = one.sub(fraction);
-        let distance = fraction.min(to_ceiling);
+        let distance = if up { fraction } else { one.sub(fraction) };
         let near = product.mul(V::splat(NEAR));
-        let unsettled = near.lt(distance).and(distance.le(product.mul(V::splat(CLEARANCE))));
-        let raise = if up { fraction.gt(near) } else { to_ceiling.le(near) };
+        let beyond_near = near.lt(distance);
+        let unsettled = beyond_near.and(distance.le(product.mul(V::splat(CLEARANCE))));
+        // Up: the ceiling unless near the floor. Down: the floor unless near the ceiling.
+        let raise = if up { beyond_near } else { distance.le(near) };
         (whole.add(one.and(raise)), unsettled)
     }
 
@@ -757,19 +760,16 @@ mod avx2 {
         a.mul_sub(b, rounded).sub(rounding_error)
     }
 
-    /// `ceil(numerator / divisor)` for a whole number `0 <= numerator < 2^52`: the product with the
-    /// reciprocal is within `2^-52` relative of the true quotient (below 2^52), so less than one
-    /// from it; rounded up, it is within one of the ceiling, and the exact
-    /// `estimate * divisor - numerator` says which way to step.
+    /// `ceil(numerator / divisor)` for a whole number `0 <= numerator < 2^45`, as
+    /// `ceil((numerator - 1/2) * (1 / divisor))`. With `numerator = k * divisor + j`, the exact
+    /// `(numerator - 1/2) / divisor` is `k + (j - 1/2) / divisor`: at least `1 / (2 * divisor)` away
+    /// from every whole number, below `k` for `j = 0` and above it otherwise, so its ceiling is the
+    /// answer; the f64 evaluation (two roundings of `2^-53`, on a quotient below `2^45 / divisor`)
+    /// is off by less than `2^-7 / divisor`, too little to cross one.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn ceil_div(numerator: V, divisor: Divisor) -> V {
-        let one = V::splat(1.0);
-        let estimate = numerator.mul(divisor.reciprocal).ceil();
-        let excess = estimate.mul(divisor.value).sub(numerator);
-        let low = one.and(excess.lt(V::splat(0.0)));
-        let high = one.and(excess.ge(divisor.value));
-        estimate.add(low).sub(high)
+        numerator.sub(V::splat(0.5)).mul(divisor.reciprocal).ceil()
     }
 }
 
