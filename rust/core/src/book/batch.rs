@@ -388,12 +388,6 @@ fn first_malformed_row(ops: &Operations<'_>, first_id: OrderId) -> Option<usize>
 /// malformed row, [`row_error`] makes them after the side and flags).
 #[inline(always)]
 fn validated_place(ops: &Operations<'_>, row: usize) -> OrderRequest {
-    const STP_MODES: [SelfTradePrevention; 4] = [
-        SelfTradePrevention::RejectTaker,
-        SelfTradePrevention::RejectMaker,
-        SelfTradePrevention::RejectBoth,
-        SelfTradePrevention::Allow,
-    ];
     // Indexed by the IOC and FOK bits; both set is refused by validation.
     const TIME_IN_FORCE: [TimeInForce; 4] = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok, TimeInForce::Fok];
     const SIDES: [Side; 2] = [Side::Bid, Side::Ask];
@@ -409,7 +403,12 @@ fn validated_place(ops: &Operations<'_>, row: usize) -> OrderRequest {
         owner: ops.owner[row],
         time_in_force: TIME_IN_FORCE[usize::from((bits >> 1) & 0b11)],
         post_only: bits & flags::POST_ONLY != 0,
-        self_trade_prevention: STP_MODES[usize::from((bits & flags::STP_MASK) >> flags::STP_SHIFT)],
+        self_trade_prevention: match (bits & flags::STP_MASK) >> flags::STP_SHIFT {
+            0 => SelfTradePrevention::RejectTaker,
+            1 => SelfTradePrevention::RejectMaker,
+            2 => SelfTradePrevention::RejectBoth,
+            _ => SelfTradePrevention::Allow,
+        },
     }
 }
 

@@ -509,13 +509,16 @@ impl OrderBook {
     }
 
     fn filter(&self, request: &OrderRequest) -> Option<Reason> {
-        let is_post_only_limit = request.post_only && request.order_type == OrderType::Limit;
-        match self.params.state {
-            BookState::Open => {}
-            BookState::PostOnly if is_post_only_limit => {}
-            BookState::PostOnly => return Some(Reason::BookPostOnly),
-            BookState::CancelOnly => return Some(Reason::BookCancelOnly),
-            BookState::Closed => return Some(Reason::BookClosed),
+        // An open book (the usual case) is one test, not a jump through the four states.
+        if self.params.state != BookState::Open {
+            let is_post_only_limit = request.post_only && request.order_type == OrderType::Limit;
+            match self.params.state {
+                BookState::Open => {}
+                BookState::PostOnly if is_post_only_limit => {}
+                BookState::PostOnly => return Some(Reason::BookPostOnly),
+                BookState::CancelOnly => return Some(Reason::BookCancelOnly),
+                BookState::Closed => return Some(Reason::BookClosed),
+            }
         }
         if !request.quote_quantity {
             if let Some(reason) = self.quantity_filter(request.quantity) {
