@@ -353,7 +353,9 @@ fn block_is_clear(
 }
 
 /// The first malformed row, given the id the batch's first place will get. A few vector
-/// instructions per row, so validating costs little next to running the batch.
+/// instructions per row, so validating costs little next to running the batch. Kept out of line so
+/// that every caller of [`OrderBook::apply_batch`] gets the same code around the execution loop.
+#[inline(never)]
 fn first_malformed_row(ops: &Operations<'_>, first_id: OrderId) -> Option<usize> {
     fn blocks<T>(column: &[T]) -> std::slice::ChunksExact<'_, T> {
         column.chunks_exact(VALIDATION_BLOCK)
