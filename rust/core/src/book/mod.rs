@@ -309,7 +309,12 @@ impl OrderBook {
             return expire(sink, Reason::FillOrKill, 0, request.quantity);
         }
 
-        let (filled, remaining, stop) = self.take(order_id, request, limit, sink);
+        // Most limit orders do not cross: one look at the opposite best level, and the matching
+        // loop (with what it keeps in registers) is skipped.
+        let (filled, remaining, stop) = match self.first_stop(request.side, limit) {
+            Some(stop) => (0, request.quantity, stop),
+            None => self.take(order_id, request, limit, sink),
+        };
         let reason = match (stop, request.order_type) {
             (Stop::BudgetExhausted, _) if filled == 0 => Reason::NoLiquidity,
             (Stop::Complete | Stop::BudgetExhausted, _) => {
@@ -585,6 +590,18 @@ impl OrderBook {
             }
         }
         false
+    }
+
+    /// Why [`OrderBook::take`] would stop before its first trade on the opposite side of `side`:
+    /// that side is empty or its best level is beyond `limit` (None: the order crosses).
+    #[inline(always)]
+    fn first_stop(&self, side: Side, limit: Price) -> Option<Stop> {
+        let opposite = side.opposite();
+        match self.ladder(opposite).best() {
+            None => Some(Stop::OppositeEmpty),
+            Some(level) if key(opposite, level.price) < key(opposite, limit) => Some(Stop::BeyondLimit),
+            Some(_) => None,
+        }
     }
 
     /// Matches an incoming order against the opposite side; returns (lots filled, remaining, why
