@@ -305,7 +305,15 @@ impl OrderBook {
         if request.post_only && self.crosses(request.side, limit) {
             return expire(sink, Reason::PostOnlyWouldTake, 0, request.quantity);
         }
-        if request.time_in_force == TimeInForce::Fok && !self.can_fill_completely(request, limit) {
+        if request.time_in_force == TimeInForce::Fok
+            && !self.can_fill_completely(
+                request.side,
+                request.quantity,
+                request.owner,
+                request.self_trade_prevention,
+                limit,
+            )
+        {
             return expire(sink, Reason::FillOrKill, 0, request.quantity);
         }
 
@@ -566,18 +574,27 @@ impl OrderBook {
     }
 
     /// Whether a fill-or-kill quantity order would fill completely; mirrors [`OrderBook::take`].
-    fn can_fill_completely(&self, request: &OrderRequest, limit: Price) -> bool {
-        let opposite = request.side.opposite();
+    /// Takes the fields it needs rather than the request: a reference would make every caller
+    /// keep its request in memory.
+    fn can_fill_completely(
+        &self,
+        side: Side,
+        quantity: Qty,
+        owner: OwnerId,
+        self_trade_prevention: SelfTradePrevention,
+        limit: Price,
+    ) -> bool {
+        let opposite = side.opposite();
         let limit_key = key(opposite, limit);
-        let mut needed = request.quantity;
+        let mut needed = quantity;
         for level in self.ladder(opposite).iter() {
             if key(opposite, level.price) < limit_key {
                 break;
             }
             for slot in (QueueIter { nodes: &self.store.nodes, slot: level.head }) {
                 let maker = &self.store.nodes[slot as usize];
-                if maker.owner == request.owner {
-                    match request.self_trade_prevention {
+                if maker.owner == owner {
+                    match self_trade_prevention {
                         SelfTradePrevention::Allow => {}
                         SelfTradePrevention::RejectMaker => continue,
                         SelfTradePrevention::RejectTaker | SelfTradePrevention::RejectBoth => return false,
