@@ -216,7 +216,9 @@ impl EventRecords {
 impl EventSink for EventRecords {
     #[inline]
     fn begin_operation(&mut self, row: usize) {
-        self.current_row = u32::try_from(row).expect("batches are validated to fewer than 2^32 rows");
+        // `apply_batch` refuses batches of 2^32 rows or more, so the row fits.
+        debug_assert!(u32::try_from(row).is_ok(), "row {row} of a batch of 2^32 rows or more");
+        self.current_row = row as u32;
     }
 
     #[inline]
