@@ -9,19 +9,29 @@
 //! Costs: validation streams once over the six columns it needs (28 bytes a row) in blocks of 16
 //! rows, checked by straight-line, table-free code that the compiler vectorizes even for baseline
 //! x86-64 (64-bit comparisons are written as sign-bit arithmetic, since SSE2 has no 64-bit vector
-//! compare): about 35 instructions a row, down from about 50 for a row-by-row rule-table check.
-//! A block that names an id issued inside itself, or holds a bad row, is rescanned row by row.
-//! Execution then reads each row straight into the book's checked paths (no second decode), with
-//! the cancel, rest and store paths inlined into the loop. An event is one append of seven 64-bit words.
-//! On the standard workload (`crossbook bench`) the whole batch path costs about 240 instructions
-//! an operation before events and 278 writing them (callgrind: `benches/examples/profile_book.rs`
-//! with `--count`, and with `--batch 100000`), about 36 of them validation. What is left is spread
-//! thin: no part of the place or cancel path is more than a few percent. Tried and dropped
-//! (slower or no better on this VM): loading a row's order and level a few rows ahead (the loads'
-//! results are needed to retire, so they stall as the misses did), one cache line per order node,
-//! and a validation rule of check bits instead of flags (the compiler made the same loop). Narrower
-//! records would not pay either: a fill needs all six 64-bit fields (two ids, two owners, price,
-//! quantity), and even dropping the maker's two (40-byte records) saved only about 1 ns an op.
+//! compare): about 36 instructions a row, against about 50 for the row-by-row rule-table check it
+//! replaced. A block that names an id issued inside itself, or holds a bad row, is rescanned row by
+//! row (about one block in eighty on the standard workload). Execution then reads each row
+//! straight into the book's checked paths (no second decode), with the cancel, rest and store paths
+//! inlined into the loop; a limit order that does not cross skips the matching loop after one look
+//! at the opposite best level. An event is one append of seven 64-bit words.
+//! On the standard workload (`crossbook bench`) the whole batch path costs about 211 instructions
+//! an operation before events and 246 writing them (callgrind: `benches/examples/profile_book.rs`
+//! with `--count`, and with `--batch 100000`), 37 of them validation. What is left is spread thin:
+//! no part of the place or cancel path is more than a few percent, and about one instruction in six
+//! of the execution loop moves a value to or from the stack (everything is inlined into one loop).
+//! Tried and dropped (slower or no better on this VM): loading a row's order and level a few rows
+//! ahead (the loads' results are needed to retire, so they stall as the misses did), one cache line
+//! per order node, a validation rule of check bits instead of flags (the compiler made the same
+//! loop), validation blocks of 8, 32 or 64 rows (more per-block work, or more rescans), per-row
+//! bit masks or byte-narrowed tests in validation (the compiler scalarizes them), and, in the
+//! execution loop, zipped or re-sliced columns, an if-chain instead of the op-code match, tables
+//! or matches for the time in force and side, and a branch-free side key (each a few instructions
+//! more, as register allocation shifted). Narrower records would not pay either: a fill needs all
+//! six 64-bit fields (two ids, two owners, price, quantity), and even dropping the maker's two
+//! (40-byte records) saved only about 1 ns an op. Writing an event costs about 29 instructions: the
+//! append itself about 17 (header, seven stores, length and capacity), the rest keeping its values
+//! alive through the book's code; an append without the capacity check would need `unsafe`.
 
 use crate::error::BookError;
 use crate::types::{OrderId, OrderRequest, OrderType, OwnerId, Price, Qty, SelfTradePrevention, Side, TimeInForce};
