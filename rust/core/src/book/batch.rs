@@ -6,20 +6,34 @@
 //! Trading outcomes are events, exactly as in the per-call interface, written as packed records
 //! ([`EventRecords`]) whose `row` names the operation that produced each.
 //!
-//! Costs: validation streams once over the six columns it needs (28 bytes a row) in blocks of 256
-//! rows, each row a table load and a dozen branch-free comparisons (about 50 instructions); a
-//! block with a bad row is rescanned row by row to name it. Execution then reads each row straight
-//! into the book's checked paths (no second decode), with the cancel, rest and store paths inlined
-//! into the loop. An event is one append of seven 64-bit words.
-//! On the standard workload (`crossbook bench`) the whole batch path costs about 253 instructions
-//! an operation before events and 291 writing them (callgrind: `benches/examples/profile_book.rs`
-//! with `--count`, and with `--batch 100000`), about 50 of them validation. What is left is spread
-//! thin: no part of the place or cancel path is more than a few percent. Tried and dropped
-//! (slower or no better on this VM): loading a row's order and level a few rows ahead (the loads'
-//! results are needed to retire, so they stall as the misses did), one cache line per order node,
-//! and a validation rule of check bits instead of flags (the compiler made the same loop). Narrower
-//! records would not pay either: a fill needs all six 64-bit fields (two ids, two owners, price,
-//! quantity), and even dropping the maker's two (40-byte records) saved only about 1 ns an op.
+//! Costs: validation streams once over the six columns it needs (28 bytes a row) in blocks of 16
+//! rows, checked by straight-line, table-free code that the compiler vectorizes even for baseline
+//! x86-64 (64-bit comparisons are written as sign-bit arithmetic, since SSE2 has no 64-bit vector
+//! compare). A block of only limit places and cancels (the usual shape of order flow) has a
+//! shorter loop that needs one op mask instead of four: about 24 instructions a row, and about 36
+//! for mixed blocks, against about 50 for the row-by-row rule-table check this replaced. A block
+//! that names an id issued inside itself, or holds a bad row, is rescanned row by row (about one
+//! block in eighty on the standard workload). Execution then reads each row straight into the
+//! book's checked paths (no second decode), with the cancel, rest and store paths inlined into the
+//! loop; a limit order that does not cross skips the matching loop after one look at the opposite
+//! best level. An event is one append of seven 64-bit words.
+//! On the standard workload (`crossbook bench`) the whole batch path costs about 201 instructions
+//! an operation before events and 234 writing them (callgrind: `benches/examples/profile_book.rs`
+//! with `--count`, and with `--batch 100000`), 25 of them validation. What is left is spread thin:
+//! no part of the place or cancel path is more than a few percent, and about one instruction in six
+//! of the execution loop moves a value to or from the stack (everything is inlined into one loop).
+//! Tried and dropped (slower or no better on this VM): loading a row's order and level a few rows
+//! ahead (the loads' results are needed to retire, so they stall as the misses did), one cache line
+//! per order node, a validation rule of check bits instead of flags (the compiler made the same
+//! loop), validation blocks of 8, 32 or 64 rows (more per-block work, or more rescans), per-row
+//! bit masks or byte-narrowed tests in validation (the compiler scalarizes them), and, in the
+//! execution loop, zipped or re-sliced columns, an if-chain instead of the op-code match, tables
+//! or matches for the time in force and side, and a branch-free side key (each a few instructions
+//! more, as register allocation shifted). Narrower records would not pay either: a fill needs all
+//! six 64-bit fields (two ids, two owners, price, quantity), and even dropping the maker's two
+//! (40-byte records) saved only about 1 ns an op. Writing an event costs about 29 instructions: the
+//! append itself about 17 (header, seven stores, length and capacity), the rest keeping its values
+//! alive through the book's code; an append without the capacity check would need `unsafe`.
 
 use crate::error::BookError;
 use crate::types::{OrderId, OrderRequest, OrderType, OwnerId, Price, Qty, SelfTradePrevention, Side, TimeInForce};
@@ -214,7 +228,9 @@ impl EventRecords {
 impl EventSink for EventRecords {
     #[inline]
     fn begin_operation(&mut self, row: usize) {
-        self.current_row = u32::try_from(row).expect("batches are validated to fewer than 2^32 rows");
+        // `apply_batch` refuses batches of 2^32 rows or more, so the row fits.
+        debug_assert!(u32::try_from(row).is_ok(), "row {row} of a batch of 2^32 rows or more");
+        self.current_row = row as u32;
     }
 
     #[inline]
@@ -265,123 +281,142 @@ fn row_error(ops: &Operations<'_>, row: usize) -> Option<BookError> {
     }
 }
 
-/// Rows validated per block: a block's rows are checked without a branch each and reported by
-/// one test, so validation streams through the columns; only a block with a bad row is looked at
-/// again, row by row, to name it.
-const VALIDATION_BLOCK: usize = 256;
-
-/// What a row must satisfy, by its op code and defined flag bits (see [`ROW_RULES`]).
-#[derive(Clone, Copy, Debug)]
-struct RowRule {
-    /// The op code is unknown, or the flags contradict each other for a place.
-    invalid: bool,
-    /// A place: the side must be 0 or 1 and no undefined flag bit may be set.
-    place: bool,
-    /// A cancel or amend: the target id must be issued.
-    targets_order: bool,
-    /// An amend: price and quantity must not both be 0 (keep both).
-    amend: bool,
-    /// Smallest valid quantity and price (`i64::MIN`: anything goes).
-    min_quantity: Qty,
-    min_price: Price,
-}
-
-/// Op codes past the last valid one share this rule row.
-const UNKNOWN_OP: usize = op::CANCEL_ALL as usize + 1;
-
-/// The rule of every (op code, defined flag bits) pair, indexed `op * 128 + bits`, so checking a row
-/// is a table load and a few comparisons, the same for every op.
-const ROW_RULES: [RowRule; (UNKNOWN_OP + 1) * 128] = {
-    let anything = RowRule {
-        invalid: false,
-        place: false,
-        targets_order: false,
-        amend: false,
-        min_quantity: i64::MIN,
-        min_price: i64::MIN,
-    };
-    let mut rules = [anything; (UNKNOWN_OP + 1) * 128];
-    let mut bits = 0;
-    while bits < 128 {
-        let market = bits & flags::MARKET != 0;
-        let (ioc, fok) = (bits & flags::IOC != 0, bits & flags::FOK != 0);
-        let (post_only, quote) = (bits & flags::POST_ONLY != 0, bits & flags::QUOTE_QUANTITY != 0);
-        let contradictory = (ioc && fok) || (market && post_only) || (!market && quote) || (market && quote && fok);
-        rules[op::PLACE as usize * 128 + bits as usize] = RowRule {
-            invalid: contradictory,
-            place: true,
-            min_quantity: 1,
-            min_price: if market { i64::MIN } else { 1 },
-            ..anything
-        };
-        rules[op::CANCEL as usize * 128 + bits as usize] = RowRule { targets_order: true, ..anything };
-        rules[op::AMEND as usize * 128 + bits as usize] =
-            RowRule { targets_order: true, amend: true, min_quantity: 0, min_price: 0, ..anything };
-        rules[UNKNOWN_OP * 128 + bits as usize] = RowRule { invalid: true, ..anything };
-        bits += 1;
-    }
-    rules
-};
+/// Rows validated per block. A block is checked by straight-line code over fixed-size arrays,
+/// which the compiler turns into vector instructions; only a block it cannot clear (a bad row, or
+/// a cancel of an id issued inside the block) is looked at again, row by row.
+const VALIDATION_BLOCK: usize = 16;
 
 /// Whether a row is one that [`row_error`] would refuse, or whose cancel/amend names an id not
 /// issued by the time it runs (`next_id`: the id the next place gets, counting this row).
-/// Branch-free.
+/// Branch-free and table-free, so a block of rows vectorizes.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn is_malformed(code: u8, side: u8, price: Price, quantity: Qty, id: OrderId, bits: u16, next_id: OrderId) -> bool {
-    let rule = &ROW_RULES[usize::from(code).min(UNKNOWN_OP) * 128 + usize::from(bits & flags::ALL)];
-    rule.invalid
-        | (quantity < rule.min_quantity)
-        | (price < rule.min_price)
-        | (rule.place & ((side > 1) | (bits & !flags::ALL != 0)))
-        | (rule.targets_order & ((id == 0) | (id >= next_id)))
-        | (rule.amend & ((price | quantity) == 0))
+    let place = code == op::PLACE;
+    let targets_order = (code == op::CANCEL) | (code == op::AMEND);
+    let amend = code == op::AMEND;
+    let unknown = code > op::CANCEL_ALL;
+    let market = bits & flags::MARKET != 0;
+    let (ioc, fok) = (bits & flags::IOC != 0, bits & flags::FOK != 0);
+    let (post_only, quote) = (bits & flags::POST_ONLY != 0, bits & flags::QUOTE_QUANTITY != 0);
+    let contradictory = (ioc & fok) | (market & post_only) | (!market & quote) | (market & quote & fok);
+    let bad_place = (side > 1) | (bits & !flags::ALL != 0) | contradictory | (quantity < 1) | (!market & (price < 1));
+    let bad_amend = (price < 0) | (quantity < 0) | ((price | quantity) == 0);
+    let not_issued = (id == 0) | (id >= next_id);
+    unknown | (place & bad_place) | (targets_order & not_issued) | (amend & bad_amend)
 }
 
-/// The first malformed row, given the id the batch's first place will get. About twenty
-/// instructions per row, so validating costs little next to running the batch.
-fn first_malformed_row(ops: &Operations<'_>, first_id: OrderId) -> Option<usize> {
-    let mut next_id = first_id;
-    let mut start = 0;
-    while start < ops.op.len() {
-        let end = (start + VALIDATION_BLOCK).min(ops.op.len());
-        let block_first_id = next_id;
-        let mut any_bad = false;
-        let rows = ops.op[start..end]
-            .iter()
-            .zip(&ops.side[start..end])
-            .zip(&ops.price[start..end])
-            .zip(&ops.quantity[start..end])
-            .zip(&ops.order_id[start..end])
-            .zip(&ops.flags[start..end]);
-        for (((((&code, &side), &price), &quantity), &id), &bits) in rows {
-            next_id += u64::from(code == op::PLACE);
-            any_bad |= is_malformed(code, side, price, quantity, id, bits, next_id);
-        }
-        if any_bad {
-            let mut next_id = block_first_id;
-            return (start..end).find(|&row| {
-                let code = ops.op[row];
-                next_id += u64::from(code == op::PLACE);
-                let (side, price, quantity) = (ops.side[row], ops.price[row], ops.quantity[row]);
-                is_malformed(code, side, price, quantity, ops.order_id[row], ops.flags[row], next_id)
-            });
-        }
-        start = end;
+/// The first malformed row among `rows`, checked one by one; `next_id` is the id the first place
+/// among them gets.
+fn first_malformed_in(ops: &Operations<'_>, rows: std::ops::Range<usize>, mut next_id: OrderId) -> Option<usize> {
+    rows.into_iter().find(|&row| {
+        let code = ops.op[row];
+        next_id += u64::from(code == op::PLACE);
+        let (side, price, quantity) = (ops.side[row], ops.price[row], ops.quantity[row]);
+        is_malformed(code, side, price, quantity, ops.order_id[row], ops.flags[row], next_id)
+    })
+}
+
+/// Whether every row of a block is well formed, judged without following the ids the block
+/// issues: false if a row is malformed, or if a cancel or amend names an id issued inside the
+/// block (at or after `next_id`; only a row-by-row scan can tell whether it is issued in time).
+/// Comparisons of 64-bit columns are written as sign-bit arithmetic, which vectorizes on every
+/// x86-64 (no 64-bit vector compare needed); each row ORs a word whose sign bit says "look again".
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block_is_clear(
+    op: &[u8; VALIDATION_BLOCK],
+    side: &[u8; VALIDATION_BLOCK],
+    price: &[Price; VALIDATION_BLOCK],
+    quantity: &[Qty; VALIDATION_BLOCK],
+    order_id: &[OrderId; VALIDATION_BLOCK],
+    bits: &[u16; VALIDATION_BLOCK],
+    next_id: OrderId,
+) -> bool {
+    let mut narrow_bad = false;
+    // Only limit places and cancels: the common shape of order flow, checked by a shorter loop.
+    let mut limits_and_cancels = true;
+    for i in 0..VALIDATION_BLOCK {
+        let (code, bits) = (op[i], bits[i]);
+        let market = bits & flags::MARKET != 0;
+        let (ioc, fok) = (bits & flags::IOC != 0, bits & flags::FOK != 0);
+        let (post_only, quote) = (bits & flags::POST_ONLY != 0, bits & flags::QUOTE_QUANTITY != 0);
+        let contradictory = (ioc & fok) | (market & post_only) | (!market & quote) | (market & quote & fok);
+        let bad_place = (side[i] > 1) | (bits & !flags::ALL != 0) | contradictory;
+        narrow_bad |= (code > op::CANCEL_ALL) | ((code == op::PLACE) & bad_place);
+        limits_and_cancels &= (code == op::CANCEL) | ((code == op::PLACE) & !market);
     }
-    None
+    let first_in_block = i64::from_ne_bytes(next_id.wrapping_sub(1).to_ne_bytes());
+    // Sign set iff x <= 0 (x - 1 wraps only for i64::MIN, whose own sign is set).
+    let non_positive = |x: i64| x | x.wrapping_sub(1);
+    // Sign set iff id - 1 >= next_id - 1 as unsigned numbers: id 0, or an id the block issues or
+    // later. The borrow of a - b is the sign of (!a & b) | (!(a ^ b) & (a - b)).
+    let issued_before = |order_id: OrderId| {
+        let id = i64::from_ne_bytes(order_id.wrapping_sub(1).to_ne_bytes());
+        (!id & first_in_block) | (!(id ^ first_in_block) & id.wrapping_sub(first_in_block))
+    };
+    let all_if = |condition: bool| -i64::from(condition);
+    let mut wide_bad = 0i64;
+    if limits_and_cancels {
+        for i in 0..VALIDATION_BLOCK {
+            let place = all_if(op[i] == op::PLACE);
+            let bad_place = non_positive(quantity[i]) | non_positive(price[i]);
+            wide_bad |= (place & bad_place) | (!place & !issued_before(order_id[i]));
+        }
+        return !narrow_bad & (wide_bad >= 0);
+    }
+    for i in 0..VALIDATION_BLOCK {
+        let code = i64::from(op[i]);
+        let (place, amend) = (all_if(code == 0), all_if(code == 2));
+        let targets = all_if((code == 1) | (code == 2));
+        let not_market = all_if(bits[i] & flags::MARKET == 0);
+        let (price, quantity) = (price[i], quantity[i]);
+        let both = price | quantity;
+        let bad_place = non_positive(quantity) | (non_positive(price) & not_market);
+        let bad_amend = price | quantity | (!both & both.wrapping_sub(1));
+        wide_bad |= (place & bad_place) | (amend & bad_amend) | (targets & !issued_before(order_id[i]));
+    }
+    !narrow_bad & (wide_bad >= 0)
+}
+
+/// The first malformed row, given the id the batch's first place will get. A few vector
+/// instructions per row, so validating costs little next to running the batch. Kept out of line so
+/// that every caller of [`OrderBook::apply_batch`] gets the same code around the execution loop.
+#[inline(never)]
+fn first_malformed_row(ops: &Operations<'_>, first_id: OrderId) -> Option<usize> {
+    fn blocks<T>(column: &[T]) -> std::slice::ChunksExact<'_, T> {
+        column.chunks_exact(VALIDATION_BLOCK)
+    }
+    fn block<T>(chunk: &[T]) -> &[T; VALIDATION_BLOCK] {
+        chunk.try_into().expect("chunks_exact yields whole blocks")
+    }
+    let mut next_id = first_id;
+    let columns = blocks(ops.op)
+        .zip(blocks(ops.side))
+        .zip(blocks(ops.price))
+        .zip(blocks(ops.quantity))
+        .zip(blocks(ops.order_id))
+        .zip(blocks(ops.flags));
+    for (index, (((((op, side), price), quantity), order_id), bits)) in columns.enumerate() {
+        let op = block(op);
+        let clear =
+            block_is_clear(op, block(side), block(price), block(quantity), block(order_id), block(bits), next_id);
+        if !clear {
+            let start = index * VALIDATION_BLOCK;
+            if let Some(row) = first_malformed_in(ops, start..start + VALIDATION_BLOCK, next_id) {
+                return Some(row);
+            }
+        }
+        next_id += op.iter().map(|&code| u64::from(code == op::PLACE)).sum::<u64>();
+    }
+    let tail = ops.op.len() - ops.op.len() % VALIDATION_BLOCK;
+    first_malformed_in(ops, tail..ops.op.len(), next_id)
 }
 
 /// The request of a place row, read without checks: [`is_malformed`] made them (or, for a
 /// malformed row, [`row_error`] makes them after the side and flags).
 #[inline(always)]
 fn validated_place(ops: &Operations<'_>, row: usize) -> OrderRequest {
-    const STP_MODES: [SelfTradePrevention; 4] = [
-        SelfTradePrevention::RejectTaker,
-        SelfTradePrevention::RejectMaker,
-        SelfTradePrevention::RejectBoth,
-        SelfTradePrevention::Allow,
-    ];
     // Indexed by the IOC and FOK bits; both set is refused by validation.
     const TIME_IN_FORCE: [TimeInForce; 4] = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok, TimeInForce::Fok];
     const SIDES: [Side; 2] = [Side::Bid, Side::Ask];
@@ -397,7 +432,12 @@ fn validated_place(ops: &Operations<'_>, row: usize) -> OrderRequest {
         owner: ops.owner[row],
         time_in_force: TIME_IN_FORCE[usize::from((bits >> 1) & 0b11)],
         post_only: bits & flags::POST_ONLY != 0,
-        self_trade_prevention: STP_MODES[usize::from((bits & flags::STP_MASK) >> flags::STP_SHIFT)],
+        self_trade_prevention: match (bits & flags::STP_MASK) >> flags::STP_SHIFT {
+            0 => SelfTradePrevention::RejectTaker,
+            1 => SelfTradePrevention::RejectMaker,
+            2 => SelfTradePrevention::RejectBoth,
+            _ => SelfTradePrevention::Allow,
+        },
     }
 }
 
@@ -407,6 +447,8 @@ impl OrderBook {
     /// # Errors
     /// [`BookError::BatchRow`] for the first malformed row, or [`BookError::InvalidParameter`] for
     /// columns of unequal length; in both cases nothing has run.
+    // Out of line, so every caller (the Python binding, the Rust benchmark) runs the same code.
+    #[inline(never)]
     pub fn apply_batch<S: EventSink>(&mut self, ops: &Operations<'_>, sink: &mut S) -> Result<(), BookError> {
         let rows = ops.op.len();
         let lengths =
@@ -445,5 +487,82 @@ impl OrderBook {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The malformed rows by the per-call rules, one row at a time: [`row_error`] for the row's own
+    /// fields, and for a cancel or amend an id issued before it runs.
+    fn first_malformed_by_the_rules(ops: &Operations<'_>, first_id: OrderId) -> Option<usize> {
+        let mut next_id = first_id;
+        (0..ops.op.len()).find(|&row| {
+            let code = ops.op[row];
+            next_id += u64::from(code == op::PLACE);
+            let id = ops.order_id[row];
+            let targets_order = code == op::CANCEL || code == op::AMEND;
+            row_error(ops, row).is_some() || (targets_order && (id == 0 || id >= next_id))
+        })
+    }
+
+    /// Mostly valid values, now and then one that is wrong for some op.
+    fn mostly<T: std::fmt::Debug + Clone + 'static>(
+        good: impl Strategy<Value = T> + 'static,
+        bad: impl Strategy<Value = T> + 'static,
+    ) -> impl Strategy<Value = T> {
+        prop_oneof![200 => good.boxed(), 1 => bad.boxed()]
+    }
+
+    fn rows() -> impl Strategy<Value = (OrderId, OperationColumns)> {
+        let row = (
+            mostly(prop_oneof![Just(op::PLACE), Just(op::CANCEL), Just(op::AMEND), Just(op::CANCEL_ALL)], 4u8..),
+            mostly(0u8..2, 2u8..),
+            mostly(1i64..200, prop_oneof![Just(i64::MIN), Just(-1i64), Just(0i64), Just(i64::MAX)]),
+            mostly(1i64..20, prop_oneof![Just(i64::MIN), Just(-1i64), Just(0i64), Just(i64::MAX)]),
+            mostly(1u64..100, prop_oneof![Just(0u64), 100u64..400, Just(u64::MAX), Just(1u64 << 63)]),
+            mostly(
+                prop_oneof![Just(0u16), Just(flags::IOC), Just(flags::MARKET), Just(flags::POST_ONLY | 3 << 5)],
+                any::<u16>(),
+            ),
+        );
+        // Half the batches are limit places and cancels only (bad values aside), the shape
+        // validation has a shorter loop for.
+        (100u64..250, any::<bool>(), proptest::collection::vec(row, 0..200)).prop_map(
+            |(first_id, limits_and_cancels, rows)| {
+                let mut columns = OperationColumns::default();
+                for (code, side, price, quantity, order_id, bits) in rows {
+                    let (code, bits) = match (code, bits) {
+                        (op::AMEND | op::CANCEL_ALL, _) if limits_and_cancels => (op::CANCEL, bits),
+                        (_, flags::MARKET) if limits_and_cancels => (code, 0),
+                        _ => (code, bits),
+                    };
+                    columns.op.push(code);
+                    columns.side.push(side);
+                    columns.price.push(price);
+                    columns.quantity.push(quantity);
+                    columns.owner.push(1);
+                    columns.order_id.push(order_id);
+                    columns.flags.push(bits);
+                }
+                (first_id, columns)
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Block-wise validation finds the same first malformed row as checking every row by the
+        /// per-call rules, whether it lies in a block or in the tail, early or late.
+        #[test]
+        fn validation_finds_the_first_malformed_row_by_the_rules((first_id, columns) in rows()) {
+            let ops = columns.as_operations();
+            let found = first_malformed_row(&ops, first_id);
+            prop_assert_eq!(found, first_malformed_by_the_rules(&ops, first_id));
+        }
     }
 }

@@ -78,7 +78,10 @@ impl Dense {
         // `price - base` modulo 2^64: exact at or above the base, and a price below it wraps to
         // beyond any window.
         let offset = price.wrapping_sub(self.base) as u64;
-        usize::try_from(offset).ok().filter(|&index| index < self.levels.len())
+        match usize::try_from(offset) {
+            Ok(index) if index < self.levels.len() => Some(index),
+            _ => None,
+        }
     }
 
     #[inline(always)]
@@ -188,7 +191,10 @@ impl Ladder {
     #[inline(always)]
     pub fn handle(&self, price: Price) -> Option<usize> {
         match &self.repr {
-            Repr::Dense(dense) => dense.index(price).filter(|&index| dense.is_occupied(index)),
+            Repr::Dense(dense) => match dense.index(price) {
+                Some(index) if dense.is_occupied(index) => Some(index),
+                _ => None,
+            },
             Repr::Sparse(levels) => {
                 let side = self.side;
                 levels.binary_search_by_key(&key(side, price), |level| key(side, level.price)).ok()

@@ -305,11 +305,24 @@ impl OrderBook {
         if request.post_only && self.crosses(request.side, limit) {
             return expire(sink, Reason::PostOnlyWouldTake, 0, request.quantity);
         }
-        if request.time_in_force == TimeInForce::Fok && !self.can_fill_completely(request, limit) {
+        if request.time_in_force == TimeInForce::Fok
+            && !self.can_fill_completely(
+                request.side,
+                request.quantity,
+                request.owner,
+                request.self_trade_prevention,
+                limit,
+            )
+        {
             return expire(sink, Reason::FillOrKill, 0, request.quantity);
         }
 
-        let (filled, remaining, stop) = self.take(order_id, request, limit, sink);
+        // Most limit orders do not cross: one look at the opposite best level, and the matching
+        // loop (with what it keeps in registers) is skipped.
+        let (filled, remaining, stop) = match self.first_stop(request.side, limit) {
+            Some(stop) => (0, request.quantity, stop),
+            None => self.take(order_id, request, limit, sink),
+        };
         let reason = match (stop, request.order_type) {
             (Stop::BudgetExhausted, _) if filled == 0 => Reason::NoLiquidity,
             (Stop::Complete | Stop::BudgetExhausted, _) => {
@@ -509,13 +522,16 @@ impl OrderBook {
     }
 
     fn filter(&self, request: &OrderRequest) -> Option<Reason> {
-        let is_post_only_limit = request.post_only && request.order_type == OrderType::Limit;
-        match self.params.state {
-            BookState::Open => {}
-            BookState::PostOnly if is_post_only_limit => {}
-            BookState::PostOnly => return Some(Reason::BookPostOnly),
-            BookState::CancelOnly => return Some(Reason::BookCancelOnly),
-            BookState::Closed => return Some(Reason::BookClosed),
+        // An open book (the usual case) is one test, not a jump through the four states.
+        if self.params.state != BookState::Open {
+            let is_post_only_limit = request.post_only && request.order_type == OrderType::Limit;
+            match self.params.state {
+                BookState::Open => {}
+                BookState::PostOnly if is_post_only_limit => {}
+                BookState::PostOnly => return Some(Reason::BookPostOnly),
+                BookState::CancelOnly => return Some(Reason::BookCancelOnly),
+                BookState::Closed => return Some(Reason::BookClosed),
+            }
         }
         if !request.quote_quantity {
             if let Some(reason) = self.quantity_filter(request.quantity) {
@@ -558,18 +574,27 @@ impl OrderBook {
     }
 
     /// Whether a fill-or-kill quantity order would fill completely; mirrors [`OrderBook::take`].
-    fn can_fill_completely(&self, request: &OrderRequest, limit: Price) -> bool {
-        let opposite = request.side.opposite();
+    /// Takes the fields it needs rather than the request: a reference would make every caller
+    /// keep its request in memory.
+    fn can_fill_completely(
+        &self,
+        side: Side,
+        quantity: Qty,
+        owner: OwnerId,
+        self_trade_prevention: SelfTradePrevention,
+        limit: Price,
+    ) -> bool {
+        let opposite = side.opposite();
         let limit_key = key(opposite, limit);
-        let mut needed = request.quantity;
+        let mut needed = quantity;
         for level in self.ladder(opposite).iter() {
             if key(opposite, level.price) < limit_key {
                 break;
             }
             for slot in (QueueIter { nodes: &self.store.nodes, slot: level.head }) {
                 let maker = &self.store.nodes[slot as usize];
-                if maker.owner == request.owner {
-                    match request.self_trade_prevention {
+                if maker.owner == owner {
+                    match self_trade_prevention {
                         SelfTradePrevention::Allow => {}
                         SelfTradePrevention::RejectMaker => continue,
                         SelfTradePrevention::RejectTaker | SelfTradePrevention::RejectBoth => return false,
@@ -582,6 +607,18 @@ impl OrderBook {
             }
         }
         false
+    }
+
+    /// Why [`OrderBook::take`] would stop before its first trade on the opposite side of `side`:
+    /// that side is empty or its best level is beyond `limit` (None: the order crosses).
+    #[inline(always)]
+    fn first_stop(&self, side: Side, limit: Price) -> Option<Stop> {
+        let opposite = side.opposite();
+        match self.ladder(opposite).best() {
+            None => Some(Stop::OppositeEmpty),
+            Some(level) if key(opposite, level.price) < key(opposite, limit) => Some(Stop::BeyondLimit),
+            Some(_) => None,
+        }
     }
 
     /// Matches an incoming order against the opposite side; returns (lots filled, remaining, why
