@@ -523,18 +523,19 @@ mod avx2 {
             let (net_qty, net_cost) = (block_of(columns.net_qty, markets), block_of(columns.net_cost, markets));
             let (open_bids, open_asks) = (block_of(columns.open_bids, markets), block_of(columns.open_asks, markets));
             for (group, terms) in self.markets.chunks(LANES).enumerate() {
-                let qty = transposed(net_qty, markets, group);
-                let cost = transposed(net_cost, markets, group);
-                let bids = transposed(open_bids, markets, group);
-                let asks = transposed(open_asks, markets, group);
+                // Each column is used up as soon as it is transposed, so few vectors are live at
+                // once: costs go straight into net equity, orders into the exposure's lots.
+                for cost in &transposed(net_cost, markets, group)[..terms.len()] {
+                    sums.net_equity = sums.net_equity.sub(ranges.signed(*cost));
+                }
+                let qty = transposed(net_qty, markets, group).map(|qty| ranges.signed(qty));
+                let (bids, asks) = (transposed(open_bids, markets, group), transposed(open_asks, markets, group));
                 for (lane, terms) in terms.iter().enumerate() {
-                    let position = Position {
-                        net_qty: ranges.signed(qty[lane]),
-                        net_cost: ranges.signed(cost[lane]),
-                        open_bids: ranges.unsigned(bids[lane]),
-                        open_asks: ranges.unsigned(asks[lane]),
-                    };
-                    self.add_position(terms, &position, leverage, &mut sums);
+                    let (bids, asks) = (ranges.unsigned(bids[lane]), ranges.unsigned(asks[lane]));
+                    // |q| <= max(|q + bids|, |q - asks|) for non-negative orders: one bound on the
+                    // exposure covers the position too.
+                    let exposure_lots = qty[lane].add(bids).abs().max(qty[lane].sub(asks).abs());
+                    self.add_position(terms, qty[lane], exposure_lots, leverage, &mut sums);
                 }
             }
             sums.unsettled = sums.unsettled.or(ranges.out());
@@ -576,16 +577,15 @@ mod avx2 {
             sums.maintenance_margin = sums.maintenance_margin.add(maintenance);
         }
 
-        /// Adds one perpetual market of four accounts (`position_terms` in lanes).
+        /// Adds one perpetual market of four accounts (`position_terms` in lanes; the costs are
+        /// already subtracted).
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn add_position(&self, terms: &MarketTerms, position: &Position, leverage: Divisor, sums: &mut Sums) {
-            let Position { net_qty, net_cost, open_bids, open_asks } = *position;
+        fn add_position(&self, terms: &MarketTerms, net_qty: V, exposure_lots: V, leverage: Divisor, sums: &mut Sums) {
             let zero = V::splat(0.0);
             let lot_notional = V::splat(terms.lot_notional);
             let position_notional = net_qty.abs().mul(lot_notional);
-            // |q| <= max(|q + bids|, |q - asks|) for non-negative orders: one bound covers both.
-            let exposure_notional = net_qty.add(open_bids).abs().max(net_qty.sub(open_asks).abs()).mul(lot_notional);
+            let exposure_notional = exposure_lots.mul(lot_notional);
             let signed = net_qty.lt(zero).select(zero.sub(position_notional), position_notional);
             let (imf, imf_unsettled) = self.fraction(&terms.imf, exposure_notional);
             let (mmf, mmf_unsettled) = self.fraction(&terms.mmf, position_notional);
@@ -598,7 +598,7 @@ mod avx2 {
                 .or(maintenance_unsettled)
                 .or(initial_unsettled)
                 .or(exposure_notional.ge(V::splat(LIMIT)));
-            sums.net_equity = sums.net_equity.add(signed.sub(net_cost));
+            sums.net_equity = sums.net_equity.add(signed);
             sums.exposure = sums.exposure.add(exposure_notional);
             sums.initial_margin = sums.initial_margin.add(initial);
             sums.maintenance_margin = sums.maintenance_margin.add(maintenance);
@@ -634,15 +634,6 @@ mod avx2 {
             let falling = V::splat(INVERSE_SQRT_NUMERATOR).div(V::splat(1.0).add(V::splat(curve.penalty).mul(root)));
             flat.select(base, base.min(falling))
         }
-    }
-
-    /// One perpetual market of four accounts.
-    #[derive(Clone, Copy)]
-    struct Position {
-        net_qty: V,
-        net_cost: V,
-        open_bids: V,
-        open_asks: V,
     }
 
     /// `Totals::margin` for four accounts, written to `rows` from `row` on: every amount is a
