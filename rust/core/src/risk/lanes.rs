@@ -82,7 +82,11 @@ struct AssetTerms {
     price: f64,
     unit: f64,
     unit_reciprocal: f64,
+    /// Whether `unit` is 1: a value is then the product `holding * price`, nothing to divide.
+    whole_price: bool,
     haircut: Weight,
+    /// Whether the haircut is the identity: collateral is then the value.
+    identity: bool,
     borrow_imf: Curve,
     borrow_mmf: Curve,
 }
@@ -152,7 +156,9 @@ impl LanePlan {
                 price,
                 unit,
                 unit_reciprocal: 1.0 / unit,
+                whole_price: unit == 1.0,
                 haircut,
+                identity: asset.haircut == Haircut::Identity,
                 borrow_imf: Curve::of(asset.borrow_imf, quote_unit),
                 borrow_mmf: Curve::of(asset.borrow_mmf, quote_unit),
             });
@@ -425,17 +431,19 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn transposed(rows: &[i64], width: usize, group: usize) -> [__m256i; LANES] {
-        let start = group * LANES;
-        let row = |index: usize| -> __m256i {
-            let entries = &rows[index * width + start..(index + 1) * width];
-            match <&[i64; LANES]>::try_from(entries.get(..LANES).unwrap_or(entries)) {
-                Ok(&lanes) => bytemuck::cast(lanes),
-                Err(_) => bytemuck::cast::<[i64; LANES], _>(std::array::from_fn(|entry| {
-                    entries.get(entry).copied().unwrap_or(0)
-                })),
+        let [row0, row1, row2, row3] = match <&[i64; LANES * LANES]>::try_from(rows) {
+            // Four entries a row (four markets or assets): the rows are the four vectors.
+            Ok(&square) => bytemuck::cast::<_, [__m256i; LANES]>(square),
+            Err(_) => {
+                let start = group * LANES;
+                std::array::from_fn(|index| {
+                    let entries = rows.get(index * width + start..(index + 1) * width).unwrap_or(&[]);
+                    bytemuck::cast::<[i64; LANES], _>(std::array::from_fn(|entry| {
+                        entries.get(entry).copied().unwrap_or(0)
+                    }))
+                })
             }
         };
-        let (row0, row1, row2, row3) = (row(0), row(1), row(2), row(3));
         let low01 = _mm256_unpacklo_epi64(row0, row1); // r0e0 r1e0 r0e2 r1e2
         let high01 = _mm256_unpackhi_epi64(row0, row1); // r0e1 r1e1 r0e3 r1e3
         let low23 = _mm256_unpacklo_epi64(row2, row3);
@@ -549,17 +557,24 @@ mod avx2 {
             let zero = V::splat(0.0);
             let price = V::splat(terms.price);
             let unit = Divisor { value: V::splat(terms.unit), reciprocal: V::splat(terms.unit_reciprocal) };
-            let value = floor_product_div(holding.max(zero), price, unit);
-            let weight = self.haircut(&terms.haircut, value);
-            let (collateral, collateral_unsettled) = rounded(value, weight, false);
+            // A product at or beyond 2^53 rounds to at least 2^53: beyond the limit, declined.
+            let long = holding.max(zero);
+            let value = if terms.whole_price { long.mul(price) } else { floor_product_div(long, price, unit) };
             let limit = V::splat(LIMIT);
-            sums.net_equity = sums.net_equity.add(collateral);
-            sums.unsettled = sums.unsettled.or(collateral_unsettled).or(value.ge(limit));
+            sums.unsettled = sums.unsettled.or(value.ge(limit));
+            if terms.identity {
+                sums.net_equity = sums.net_equity.add(value);
+            } else {
+                let weight = self.haircut(&terms.haircut, value);
+                let (collateral, collateral_unsettled) = rounded(value, weight, false);
+                sums.net_equity = sums.net_equity.add(collateral);
+                sums.unsettled = sums.unsettled.or(collateral_unsettled);
+            }
             let owed = zero.sub(holding).max(zero).add(borrowed);
             if owed.gt(zero).none() {
                 return;
             }
-            let liability = ceil_product_div(owed, price, unit);
+            let liability = if terms.whole_price { owed.mul(price) } else { ceil_product_div(owed, price, unit) };
             let (imf, imf_unsettled) = self.fraction(&terms.borrow_imf, liability);
             let (mmf, mmf_unsettled) = self.fraction(&terms.borrow_mmf, liability);
             let (maintenance, maintenance_unsettled) = rounded(liability, mmf, true);
