@@ -23,11 +23,14 @@
 //! ratios the same f64 divisions of the same whole numbers as `Totals::margin`'s.
 //!
 //! Costs: the columns of four consecutive accounts are loaded four values at a time and
-//! transposed in registers, so a lane holds one account's market or asset; per market about thirty
-//! vector operations, per asset about twenty and as many again when one of the four accounts owes
-//! it (square roots and divisions only past a curve's flat part), then a dozen to finish the four
-//! rows, with no per-account loop or horizontal sum: about 2 ns a position on one core, against
-//! about 13 ns for the exact path (`benches/examples/profile_margin.rs`).
+//! transposed in registers, so a lane holds one account's market or asset (a four-wide column is
+//! loaded as its four rows outright). Per market about forty vector operations, per asset fewer
+//! (none to divide for a whole price, none to round for the identity haircut) and about as many
+//! again when one of the four accounts owes it; square roots and divisions only past a curve's
+//! flat part; then a dozen to finish the four rows, with no per-account loop or horizontal sum.
+//! About 300 instructions an account of 4 holdings and 4 perpetuals: 4-5 ns a position on one
+//! core of the benchmark VM, against about 13 ns for the exact path
+//! (`benches/examples/profile_margin.rs`; callgrind for the instruction counts).
 
 use super::{Fault, Haircut, Margin, MarketRisk, RiskParams};
 

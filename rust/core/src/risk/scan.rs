@@ -5,9 +5,11 @@
 //! - Columns are row-major: `holdings` holds `accounts × assets` entries (account 0's assets first),
 //!   the four position columns `accounts × markets`, `max_leverage` one per account; the number of
 //!   accounts is `max_leverage.len()`. Shapes and parameters are checked before any row runs.
-//! - Row `i` of the result is what [`super::account_margin`] gives for account `i`: both call the same
-//!   function. An account that fails makes the whole scan fail with [`RiskError::Account`] naming the
-//!   lowest failing index.
+//! - Row `i` of the result is what [`super::account_margin`] gives for account `i`, bit for bit: on a
+//!   CPU with AVX2 and FMA the rows go four at a time through `lanes`, which answers only where it is
+//!   certain to agree and hands every other account to the same function `account_margin` calls;
+//!   elsewhere every row takes that function. An account that fails makes the whole scan fail with
+//!   [`RiskError::Account`] naming the lowest failing index.
 //! - Large scans run on one thread per available core (`std::thread::scope`) that take turns at
 //!   contiguous chunks of accounts, in order, until none is left: a thread slowed by another
 //!   process on its core (a shared VM) leaves more chunks to the others instead of holding up the
