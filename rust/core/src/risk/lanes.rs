@@ -24,12 +24,13 @@
 //!
 //! Costs: the columns of four consecutive accounts are loaded four values at a time and
 //! transposed in registers, so a lane holds one account's market or asset (a four-wide column is
-//! loaded as its four rows outright). Per market about forty vector operations, per asset fewer
-//! (none to divide for a whole price, none to round for the identity haircut) and about as many
-//! again when one of the four accounts owes it; square roots and divisions only past a curve's
-//! flat part; then a dozen to finish the four rows, with no per-account loop or horizontal sum.
-//! About 300 instructions an account of 4 holdings and 4 perpetuals: 4-5 ns a position on one
-//! core of the benchmark VM, against about 13 ns for the exact path
+//! loaded as its four rows outright). Per market about forty vector operations, per asset about
+//! as many, borrow terms included (computed for every asset: a branch on whether one of four
+//! accounts owes mispredicts too often), fewer for a whole price (nothing to divide) or the identity
+//! haircut (nothing to round); square roots and divisions only past a curve's flat part; then a
+//! dozen to finish the four rows, with no per-account loop or horizontal sum. About 320
+//! instructions an account of 4 holdings and 4 perpetuals: 3.5-4 ns a position on one core of the
+//! benchmark VM, against about 13 ns for the exact path
 //! (`benches/examples/profile_margin.rs`; callgrind for the instruction counts).
 
 use super::{Fault, Haircut, Margin, MarketRisk, RiskParams};
@@ -205,9 +206,9 @@ mod avx2 {
         _mm256_blendv_pd, _mm256_castpd_si256, _mm256_castsi256_pd, _mm256_cmp_pd, _mm256_cmpeq_epi64,
         _mm256_cvtepi32_pd, _mm256_div_pd, _mm256_fmsub_pd, _mm256_max_pd, _mm256_min_pd, _mm256_movemask_pd,
         _mm256_mul_pd, _mm256_or_pd, _mm256_or_si256, _mm256_permute2x128_si256, _mm256_round_pd, _mm256_set1_epi64x,
-        _mm256_set1_pd, _mm256_setzero_si256, _mm256_sqrt_pd, _mm256_sub_epi64, _mm256_sub_pd, _mm256_testz_pd,
-        _mm256_unpackhi_epi64, _mm256_unpacklo_epi64, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NEQ_UQ,
-        _MM_FROUND_NO_EXC, _MM_FROUND_TO_POS_INF, _MM_FROUND_TO_ZERO,
+        _mm256_set1_pd, _mm256_setzero_si256, _mm256_sqrt_pd, _mm256_sub_epi64, _mm256_sub_pd, _mm256_unpackhi_epi64,
+        _mm256_unpacklo_epi64, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NEQ_UQ, _MM_FROUND_NO_EXC,
+        _MM_FROUND_TO_POS_INF, _MM_FROUND_TO_ZERO,
     };
 
     use super::{
@@ -332,12 +333,6 @@ mod avx2 {
         #[target_feature(enable = "avx2,fma")]
         fn all(self) -> bool {
             _mm256_movemask_pd(self.0) == 0b1111
-        }
-        /// Whether no lane of this mask is set.
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn none(self) -> bool {
-            _mm256_testz_pd(self.0, self.0) == 1
         }
         /// One bit per lane of this mask (lane 0 the lowest).
         #[inline]
@@ -573,10 +568,9 @@ mod avx2 {
                 sums.net_equity = sums.net_equity.add(collateral);
                 sums.unsettled = sums.unsettled.or(collateral_unsettled);
             }
+            // The borrow terms are computed whether or not any of the four owes (zero when none
+            // does): a branch on it would be as good as a coin toss where some accounts borrow.
             let owed = zero.sub(holding).max(zero).add(borrowed);
-            if owed.gt(zero).none() {
-                return;
-            }
             let liability = if terms.whole_price { owed.mul(price) } else { ceil_product_div(owed, price, unit) };
             let (imf, imf_unsettled) = self.fraction(&terms.borrow_imf, liability);
             let (mmf, mmf_unsettled) = self.fraction(&terms.borrow_mmf, liability);
