@@ -414,6 +414,21 @@ mod avx2 {
     /// 1.5 * 2^52, the bias of [`as_f64`] and [`as_i64`].
     const MAGIC: f64 = 6_755_399_441_055_744.0;
 
+    /// The four flags of each 4-bit mask (lane 0 the lowest bit).
+    const FLAGS: [[bool; LANES]; 16] = {
+        let mut flags = [[false; LANES]; 16];
+        let mut mask = 0;
+        while mask < 16 {
+            let mut lane = 0;
+            while lane < LANES {
+                flags[mask][lane] = mask & (1 << lane) != 0;
+                lane += 1;
+            }
+            mask += 1;
+        }
+        flags
+    };
+
     /// Whole numbers of magnitude at or beyond this (2^51) do not go through [`as_i64`].
     const CONVERTIBLE: f64 = 2_251_799_813_685_248.0;
 
@@ -676,9 +691,7 @@ mod avx2 {
         rows.imr[span.clone()].copy_from_slice(&bytemuck::cast::<__m256d, [f64; LANES]>(imr.0));
         rows.mmr[span.clone()].copy_from_slice(&bytemuck::cast::<__m256d, [f64; LANES]>(mmr.0));
         rows.margin_fraction[span.clone()].copy_from_slice(&bytemuck::cast::<__m256d, [f64; LANES]>(margin_fraction.0));
-        for (lane, flag) in rows.liquidatable[span].iter_mut().enumerate() {
-            *flag = liquidatable & (1 << lane) != 0;
-        }
+        rows.liquidatable[span].copy_from_slice(&FLAGS[liquidatable as usize & 0b1111]);
         unsettled.bits()
     }
 
