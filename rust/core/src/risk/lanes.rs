@@ -609,11 +609,11 @@ mod avx2 {
         #[inline]
         #[target_feature(enable = "avx2,fma")]
         fn add_position(&self, terms: &MarketTerms, net_qty: V, exposure_lots: V, leverage: Divisor, sums: &mut Sums) {
-            let zero = V::splat(0.0);
             let lot_notional = V::splat(terms.lot_notional);
-            let position_notional = net_qty.abs().mul(lot_notional);
+            // Exact below the limit (the exposure, checked, bounds the position).
+            let signed = net_qty.mul(lot_notional);
+            let position_notional = signed.abs();
             let exposure_notional = exposure_lots.mul(lot_notional);
-            let signed = net_qty.lt(zero).select(zero.sub(position_notional), position_notional);
             let (imf, imf_unsettled) = self.fraction(&terms.imf, exposure_notional);
             let (mmf, mmf_unsettled) = self.fraction(&terms.mmf, position_notional);
             let (maintenance, maintenance_unsettled) = rounded(position_notional, mmf, true);
