@@ -14,13 +14,13 @@
 //! FMA. The last few accounts of a block of rows that do not fill four lanes take the exact path.
 //!
 //! Why the results are exact: integers below 2^53 are f64s, and sums, differences and products of
-//! them that stay below 2^53 are exact; below the limit every term is under 2^46 and an account
-//! has at most `MAX_TERMS` of them, so the sums and net equity are exact too. `floor(h * p / u)` is
-//! the f64 estimate corrected by a remainder that two fused multiply-subtracts make exact, and
-//! `ceil(n / leverage)` the same with the remainder exact outright. A comparison `a * b >= n` of an
-//! inexact f64 product with an amount `n < 2^53` has the exact product's answer, since rounding is
-//! monotone. The curves are the same IEEE expressions with the same flat-part shortcut, and the
-//! ratios the same f64 divisions of the same whole numbers as `Totals::margin`'s.
+//! them that stay below 2^53 are exact; below the limit every term is at most 2^45 in magnitude
+//! and a sum has at most `2 * MAX_TERMS` of them, so every partial sum is exact too.
+//! `floor(h * p / u)` is the f64 estimate corrected by a remainder that two fused
+//! multiply-subtracts make exact, and `ceil(n / leverage)` is `ceil((n - 1/2) / leverage)`, which
+//! f64 cannot get wrong (see `ceil_div`). The curves are the same IEEE expressions with the same
+//! flat-part shortcut, and the ratios the same f64 divisions of the same whole numbers as
+//! `Totals::margin`'s.
 //!
 //! Costs: the columns of four consecutive accounts are loaded four values at a time and
 //! transposed in registers, so a lane holds one account's market or asset (a four-wide column is
@@ -42,8 +42,9 @@ const LANES: usize = 4;
 /// the exact path.
 const LIMIT: f64 = 35_184_372_088_832.0;
 
-/// Assets plus markets of a plan: every sum has at most this many terms below 2^46, so it stays
-/// below 2^52, and net equity (three such sums) below 2^53: all exact.
+/// Assets plus markets of a plan: a sum (net equity has two terms an asset, collateral and
+/// liability, and two a market, signed notional and cost) then has at most 128 terms of at most
+/// 2^45, so it stays below 2^53: exact.
 const MAX_TERMS: usize = 64;
 
 /// `rounding::round_in_f64`'s clearance, 2^-48 of the product: farther from a whole number, a
@@ -342,7 +343,7 @@ mod avx2 {
         }
     }
 
-    /// Per-lane running sums of four accounts (every term a whole number below 2^46), and the
+    /// Per-lane running sums of four accounts (every term a whole number of at most 2^45), and the
     /// lanes that an f64 test could not settle.
     struct Sums {
         /// collateral + unrealized PnL - liabilities.
