@@ -1,13 +1,13 @@
 //! The scan's fast path: four accounts at a time in f64 vector lanes (one lane an account), either
 //! certified equal to the exact path or declined to it, account by account.
 //!
-//! Contract: for every account of a block, [`LanePlan::scan`] writes exactly the row the exact
+//! Contract: for every account of a block, `avx2::scan` writes exactly the row the exact
 //! path (`margin_of`) gives (every amount equal, every ratio the same bits), or hands the account
 //! to the exact path, which then also reports its faults. An account is declined instead of
 //! risking a difference when an input or an amount computed from it reaches [`LIMIT`] (2^45 atoms,
 //! about 35 million USDC), when an order count or a borrow is negative or the leverage is 0, and
 //! when the product of an amount and a weight or fraction lies between the two f64 tests of
-//! [`avx2`]'s `rounded` (almost surely a whole number, or surely not one). A plan exists only for
+//! `rounded` (almost surely a whole number, or surely not one). A plan exists only for
 //! parameters whose constants are exact f64s (a lot's notional at the mark, the reduced price
 //! ratio), whose curves' flat parts are at most 1, and with at most [`MAX_TERMS`] assets and
 //! markets together; without one every account takes the exact path, as on a CPU without AVX2 and
@@ -34,9 +34,6 @@
 //! (`benches/examples/profile_margin.rs`; callgrind for the instruction counts).
 
 use super::{Fault, Haircut, Margin, MarketRisk, RiskParams};
-
-/// Accounts per block: one AVX2 register of f64.
-const LANES: usize = 4;
 
 /// Inputs and amounts at or above this many atoms (2^45, about 35 million USDC) send the account to
 /// the exact path.
@@ -198,29 +195,256 @@ fn lot_notional(market: &MarketRisk) -> Option<f64> {
     exact_f64(u64::try_from(notional).ok()?)
 }
 
-/// The computation, in AVX2 vectors of four f64 (lane `i` is account `first + i` of a block).
-/// Every function needs AVX2 and FMA: [`super::scan`] calls in only after checking the CPU.
+/// The formulas of the lanes, written once over a module's `V` (a vector of f64 lanes, one an
+/// account) and `Mask` (a lane predicate), and compiled into it with its target features.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+macro_rules! lane_formulas {
+    ($features:literal) => {
+        /// Per-lane running sums (every term a whole number of at most 2^45), and the lanes that an
+        /// f64 test could not settle.
+        struct Sums {
+            /// collateral + unrealized PnL - liabilities.
+            net_equity: V,
+            initial_margin: V,
+            maintenance_margin: V,
+            exposure: V,
+            unsettled: Mask,
+        }
+
+        /// A whole-number divisor `1 <= d < 2^53` per lane, with its f64 reciprocal.
+        #[derive(Clone, Copy)]
+        struct Divisor {
+            value: V,
+            reciprocal: V,
+        }
+
+        /// Adds one asset of each lane's account (`Totals::add_holding` in lanes).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn add_holding(
+            plan: &LanePlan,
+            terms: &AssetTerms,
+            holding: V,
+            borrowed: V,
+            leverage: Divisor,
+            sums: &mut Sums,
+        ) {
+            let zero = V::splat(0.0);
+            let price = V::splat(terms.price);
+            let unit = Divisor { value: V::splat(terms.unit), reciprocal: V::splat(terms.unit_reciprocal) };
+            // A product at or beyond 2^53 rounds to at least 2^53: beyond the limit, declined.
+            let long = holding.max(zero);
+            let value = if terms.whole_price { long.mul(price) } else { floor_product_div(long, price, unit) };
+            let limit = V::splat(LIMIT);
+            sums.unsettled = sums.unsettled.or(value.ge(limit));
+            if terms.identity {
+                sums.net_equity = sums.net_equity.add(value);
+            } else {
+                let weight = haircut(plan, &terms.haircut, value);
+                let (collateral, collateral_unsettled) = rounded(value, weight, false);
+                sums.net_equity = sums.net_equity.add(collateral);
+                sums.unsettled = sums.unsettled.or(collateral_unsettled);
+            }
+            // The borrow terms are computed whether or not any lane owes (zero where none does): a
+            // branch on it would be as good as a coin toss where some accounts borrow.
+            let owed = zero.sub(holding).max(zero).add(borrowed);
+            let liability = if terms.whole_price { owed.mul(price) } else { ceil_product_div(owed, price, unit) };
+            let (imf, imf_unsettled) = fraction(plan, &terms.borrow_imf, liability);
+            let (mmf, mmf_unsettled) = fraction(plan, &terms.borrow_mmf, liability);
+            let (maintenance, maintenance_unsettled) = rounded(liability, mmf, true);
+            let (initial, initial_unsettled) = initial_margin(liability, imf, leverage);
+            sums.unsettled = sums
+                .unsettled
+                .or(imf_unsettled)
+                .or(mmf_unsettled)
+                .or(maintenance_unsettled)
+                .or(initial_unsettled)
+                .or(liability.ge(limit));
+            sums.net_equity = sums.net_equity.sub(liability);
+            sums.exposure = sums.exposure.add(liability);
+            sums.initial_margin = sums.initial_margin.add(initial);
+            sums.maintenance_margin = sums.maintenance_margin.add(maintenance);
+        }
+
+        /// Adds one perpetual market of each lane's account (`position_terms` in lanes; the costs
+        /// are subtracted by the caller).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn add_position(
+            plan: &LanePlan,
+            terms: &MarketTerms,
+            net_qty: V,
+            exposure_lots: V,
+            leverage: Divisor,
+            sums: &mut Sums,
+        ) {
+            let lot_notional = V::splat(terms.lot_notional);
+            // Exact below the limit (the exposure, checked, bounds the position).
+            let signed = net_qty.mul(lot_notional);
+            let position_notional = signed.abs();
+            let exposure_notional = exposure_lots.mul(lot_notional);
+            let (imf, imf_unsettled) = fraction(plan, &terms.imf, exposure_notional);
+            let (mmf, mmf_unsettled) = fraction(plan, &terms.mmf, position_notional);
+            let (maintenance, maintenance_unsettled) = rounded(position_notional, mmf, true);
+            let (initial, initial_unsettled) = initial_margin(exposure_notional, imf, leverage);
+            sums.unsettled = sums
+                .unsettled
+                .or(imf_unsettled)
+                .or(mmf_unsettled)
+                .or(maintenance_unsettled)
+                .or(initial_unsettled)
+                .or(exposure_notional.ge(V::splat(LIMIT)));
+            sums.net_equity = sums.net_equity.add(signed);
+            sums.exposure = sums.exposure.add(exposure_notional);
+            sums.initial_margin = sums.initial_margin.add(initial);
+            sums.maintenance_margin = sums.maintenance_margin.add(maintenance);
+        }
+
+        /// `Fraction::at_below` per lane, with the lanes whose fraction exceeds 1 (past the flat
+        /// part; a product with them could pass the limit). The square roots only when a lane is
+        /// past the flat part.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn fraction(plan: &LanePlan, curve: &Curve, notional: V) -> (V, Mask) {
+            let base = V::splat(curve.base);
+            let flat = notional.lt(V::splat(curve.flat_end));
+            if flat.all() {
+                return (base, Mask::empty());
+            }
+            let scaled = V::splat(curve.factor).mul(notional.div(V::splat(plan.quote_unit)).sqrt());
+            let fraction = flat.select(base, base.max(scaled));
+            (fraction, fraction.gt(V::splat(1.0)))
+        }
+
+        /// `Haircut::weight_below` per lane (at most the base, so at most 1). The square roots only
+        /// when a lane is past the flat part.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn haircut(plan: &LanePlan, curve: &Weight, value: V) -> V {
+            let base = V::splat(curve.base);
+            let flat = value.lt(V::splat(curve.flat_end));
+            if flat.all() {
+                return base;
+            }
+            let root = value.div(V::splat(plan.quote_unit)).sqrt();
+            let falling = V::splat(INVERSE_SQRT_NUMERATOR).div(V::splat(1.0).add(V::splat(curve.penalty).mul(root)));
+            flat.select(base, base.min(falling))
+        }
+
+        /// `amount * ratio` (with `0 <= ratio <= 1`) rounded as `rounding::mul_ratio` rounds it (up
+        /// when `up`, else down), with the lanes this f64 test cannot settle (the exact path must).
+        /// `mul_ratio` takes a product within `x * 2^-50` of a whole number as that number and
+        /// rounds the rest strictly, so rounding up gives the floor only when `x` is that near it,
+        /// and rounding down the ceiling only when `x` is that near it: one distance decides. The
+        /// f64 product is within `x * 2^-53` of the exact `x` and its distance to its floor is exact
+        /// (to its ceiling, within 2^-53), so a distance below `x * 2^-52` is surely within the
+        /// allowance and one beyond the rounding module's clearance (`x * 2^-48`) surely outside
+        /// it. Between the two, the lane is unsettled.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn rounded(amount: V, ratio: V, up: bool) -> (V, Mask) {
+            let product = amount.mul(ratio);
+            let whole = product.trunc();
+            let fraction = product.sub(whole);
+            let distance = if up { fraction } else { V::splat(1.0).sub(fraction) };
+            let near = product.mul(V::splat(NEAR));
+            let beyond_near = near.lt(distance);
+            let unsettled = beyond_near.and(distance.le(product.mul(V::splat(CLEARANCE))));
+            // Up: the ceiling unless near the floor. Down: the floor unless near the ceiling.
+            let raise = if up { beyond_near } else { distance.le(near) };
+            (whole.add(raise.ones()), unsettled)
+        }
+
+        /// `initial_margin`: `ceil(notional * max(fraction, 1 / leverage))`, with the unsettled
+        /// lanes. The exact path takes the size term when `by_size * leverage >= notional`, else
+        /// `ceil(notional / leverage)`; for a whole `by_size` that is the larger of the two.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn initial_margin(notional: V, fraction: V, leverage: Divisor) -> (V, Mask) {
+            let (by_size, unsettled) = rounded(notional, fraction, true);
+            (by_size.max(ceil_div(notional, leverage)), unsettled)
+        }
+
+        /// `floor(a * b / divisor)` for whole numbers `a, b >= 0` whose quotient is below 2^46 (a
+        /// larger one gives some value at least about 2^46, which the caller declines), without
+        /// `a * b` having to be an exact f64. The estimate `a * b * (1 / divisor)` is within
+        /// `2^-51` relative, so within one of the floor; the remainder `a * b - estimate * divisor`
+        /// is exact: the fused `a * b - t`, with `t` the rounded `estimate * divisor`, is a whole
+        /// number below 2^53 (the remainder plus `t`'s rounding error), and so is `t`'s rounding
+        /// error, from a second fused operation.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn floor_product_div(a: V, b: V, divisor: Divisor) -> V {
+            let estimate = a.mul(b).mul(divisor.reciprocal).trunc();
+            let remainder = exact_remainder(a, b, estimate, divisor.value);
+            let low = remainder.lt(V::splat(0.0)).ones();
+            let high = remainder.ge(divisor.value).ones();
+            estimate.sub(low).add(high)
+        }
+
+        /// `ceil(a * b / divisor)`, with the domain and argument of [`floor_product_div`].
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn ceil_product_div(a: V, b: V, divisor: Divisor) -> V {
+            let estimate = a.mul(b).mul(divisor.reciprocal).ceil();
+            let shortfall = exact_remainder(a, b, estimate, divisor.value); // a * b - estimate * divisor
+            let up = shortfall.gt(V::splat(0.0)).ones();
+            let down = shortfall.le(V::splat(0.0).sub(divisor.value)).ones();
+            estimate.add(up).sub(down)
+        }
+
+        /// `a * b - estimate * divisor`, exactly, when it is small (see [`floor_product_div`]).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn exact_remainder(a: V, b: V, estimate: V, divisor: V) -> V {
+            let rounded = estimate.mul(divisor);
+            let rounding_error = estimate.mul_sub(divisor, rounded);
+            a.mul_sub(b, rounded).sub(rounding_error)
+        }
+
+        /// `ceil(numerator / divisor)` for a whole number `0 <= numerator < 2^45`, as
+        /// `ceil((numerator - 1/2) * (1 / divisor))`. With `numerator = k * divisor + j`, the exact
+        /// `(numerator - 1/2) / divisor` is `k + (j - 1/2) / divisor`: at least `1 / (2 * divisor)`
+        /// away from every whole number, below `k` for `j = 0` and above it otherwise, so its
+        /// ceiling is the answer; the f64 evaluation (two roundings of `2^-53`, on a quotient below
+        /// `2^45 / divisor`) is off by less than `2^-7 / divisor`, too little to cross one.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn ceil_div(numerator: V, divisor: Divisor) -> V {
+            numerator.sub(V::splat(0.5)).mul(divisor.reciprocal).ceil()
+        }
+    };
+}
+
+/// The lanes in AVX2 vectors of four f64 (lane `i` is account `first + i` of a block of four). Every
+/// function needs AVX2 and FMA: [`super::scan`] calls in only after checking the CPU.
+#[cfg(target_arch = "x86_64")]
+pub(super) mod avx2 {
     use std::arch::x86_64::{
         __m256d, __m256i, _mm256_add_epi64, _mm256_add_pd, _mm256_and_pd, _mm256_and_si256, _mm256_andnot_pd,
         _mm256_blendv_pd, _mm256_castpd_si256, _mm256_castsi256_pd, _mm256_cmp_pd, _mm256_cmpeq_epi64,
         _mm256_cvtepi32_pd, _mm256_div_pd, _mm256_fmsub_pd, _mm256_max_pd, _mm256_min_pd, _mm256_movemask_pd,
         _mm256_mul_pd, _mm256_or_pd, _mm256_or_si256, _mm256_permute2x128_si256, _mm256_round_pd, _mm256_set1_epi64x,
-        _mm256_set1_pd, _mm256_setzero_si256, _mm256_sqrt_pd, _mm256_sub_epi64, _mm256_sub_pd, _mm256_unpackhi_epi64,
-        _mm256_unpacklo_epi64, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NEQ_UQ, _MM_FROUND_NO_EXC,
-        _MM_FROUND_TO_POS_INF, _MM_FROUND_TO_ZERO,
+        _mm256_set1_pd, _mm256_setzero_pd, _mm256_setzero_si256, _mm256_sqrt_pd, _mm256_sub_epi64, _mm256_sub_pd,
+        _mm256_unpackhi_epi64, _mm256_unpacklo_epi64, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NEQ_UQ,
+        _MM_FROUND_NO_EXC, _MM_FROUND_TO_POS_INF, _MM_FROUND_TO_ZERO,
     };
 
     use super::{
-        AssetTerms, Curve, Fault, LanePlan, MarketTerms, Row, Weight, CLEARANCE, INVERSE_SQRT_NUMERATOR, LANES, LIMIT,
-        NEAR,
+        AssetTerms, Curve, Fault, LanePlan, MarketTerms, Row, Weight, CLEARANCE, INVERSE_SQRT_NUMERATOR, LIMIT, NEAR,
     };
     use crate::risk::scan::{Columns, ScanOutput};
 
-    /// Four f64 lanes. A comparison gives a mask: each lane all ones (true) or all zeros.
+    /// Accounts per block: one vector of f64.
+    const LANES: usize = 4;
+
+    /// Four f64 lanes.
     #[derive(Clone, Copy)]
     struct V(__m256d);
+
+    /// A predicate per lane: all ones (true) or all zeros.
+    #[derive(Clone, Copy)]
+    struct Mask(__m256d);
 
     impl V {
         #[inline]
@@ -288,54 +512,68 @@ mod avx2 {
         }
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn lt(self, other: V) -> V {
-            V(_mm256_cmp_pd::<_CMP_LT_OQ>(self.0, other.0))
+        fn lt(self, other: V) -> Mask {
+            Mask(_mm256_cmp_pd::<_CMP_LT_OQ>(self.0, other.0))
         }
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn le(self, other: V) -> V {
-            V(_mm256_cmp_pd::<_CMP_LE_OQ>(self.0, other.0))
+        fn le(self, other: V) -> Mask {
+            Mask(_mm256_cmp_pd::<_CMP_LE_OQ>(self.0, other.0))
         }
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn gt(self, other: V) -> V {
-            V(_mm256_cmp_pd::<_CMP_GT_OQ>(self.0, other.0))
+        fn gt(self, other: V) -> Mask {
+            Mask(_mm256_cmp_pd::<_CMP_GT_OQ>(self.0, other.0))
         }
         /// `>=`, false for NaN.
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn ge(self, other: V) -> V {
-            V(_mm256_cmp_pd::<_CMP_GE_OQ>(self.0, other.0))
+        fn ge(self, other: V) -> Mask {
+            Mask(_mm256_cmp_pd::<_CMP_GE_OQ>(self.0, other.0))
         }
         /// `!=`, true for NaN.
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn ne(self, other: V) -> V {
-            V(_mm256_cmp_pd::<_CMP_NEQ_UQ>(self.0, other.0))
+        fn ne(self, other: V) -> Mask {
+            Mask(_mm256_cmp_pd::<_CMP_NEQ_UQ>(self.0, other.0))
+        }
+    }
+
+    impl Mask {
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn empty() -> Mask {
+            Mask(_mm256_setzero_pd())
         }
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn and(self, other: V) -> V {
-            V(_mm256_and_pd(self.0, other.0))
+        fn and(self, other: Mask) -> Mask {
+            Mask(_mm256_and_pd(self.0, other.0))
         }
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn or(self, other: V) -> V {
-            V(_mm256_or_pd(self.0, other.0))
+        fn or(self, other: Mask) -> Mask {
+            Mask(_mm256_or_pd(self.0, other.0))
         }
-        /// Per lane, `when_true` where this mask is set, else `when_false`.
+        /// Per lane, `when_true` where set, else `when_false`.
         #[inline]
         #[target_feature(enable = "avx2,fma")]
         fn select(self, when_true: V, when_false: V) -> V {
             V(_mm256_blendv_pd(when_false.0, when_true.0, self.0))
         }
-        /// Whether every lane of this mask is set.
+        /// 1 where set, else 0.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn ones(self) -> V {
+            V(_mm256_and_pd(self.0, _mm256_set1_pd(1.0)))
+        }
+        /// Whether every lane is set.
         #[inline]
         #[target_feature(enable = "avx2,fma")]
         fn all(self) -> bool {
             _mm256_movemask_pd(self.0) == 0b1111
         }
-        /// One bit per lane of this mask (lane 0 the lowest).
+        /// One bit per lane (lane 0 the lowest).
         #[inline]
         #[target_feature(enable = "avx2,fma")]
         fn bits(self) -> u32 {
@@ -343,16 +581,7 @@ mod avx2 {
         }
     }
 
-    /// Per-lane running sums of four accounts (every term a whole number of at most 2^45), and the
-    /// lanes that an f64 test could not settle.
-    struct Sums {
-        /// collateral + unrealized PnL - liabilities.
-        net_equity: V,
-        initial_margin: V,
-        maintenance_margin: V,
-        exposure: V,
-        unsettled: V,
-    }
+    lane_formulas!("avx2,fma");
 
     /// Range checks of the integers loaded into lanes, accumulated as bits.
     struct Ranges {
@@ -382,7 +611,7 @@ mod avx2 {
         /// The lanes with an input out of range.
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn out(&self) -> V {
+        fn out(&self) -> Mask {
             let zero = _mm256_setzero_si256();
             let signed_in =
                 _mm256_cmpeq_epi64(_mm256_and_si256(self.signed, _mm256_set1_epi64x(-(2 * LIMIT as i64))), zero);
@@ -390,9 +619,15 @@ mod avx2 {
                 _mm256_cmpeq_epi64(_mm256_and_si256(self.unsigned, _mm256_set1_epi64x(-(LIMIT as i64))), zero);
             // A lane is in when both masks are all ones: out is the complement.
             let both_in = _mm256_castsi256_pd(_mm256_and_si256(signed_in, unsigned_in));
-            V(_mm256_andnot_pd(both_in, _mm256_castsi256_pd(_mm256_set1_epi64x(-1))))
+            Mask(_mm256_andnot_pd(both_in, _mm256_castsi256_pd(_mm256_set1_epi64x(-1))))
         }
     }
+
+    /// 1.5 * 2^52, the bias of [`as_f64`] and [`as_i64`].
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+
+    /// Whole numbers of magnitude at or beyond this (2^51) do not go through [`as_i64`].
+    const CONVERTIBLE: f64 = 2_251_799_813_685_248.0;
 
     /// Integers of magnitude below 2^51 as f64, exactly: added to the bits of 1.5 * 2^52, they
     /// are that f64's low mantissa bits, so subtracting 1.5 * 2^52 leaves them. (Lanes out of
@@ -412,9 +647,6 @@ mod avx2 {
         bytemuck::cast(_mm256_sub_epi64(biased, _mm256_set1_epi64x(MAGIC.to_bits().cast_signed())))
     }
 
-    /// 1.5 * 2^52, the bias of [`as_f64`] and [`as_i64`].
-    const MAGIC: f64 = 6_755_399_441_055_744.0;
-
     /// The four flags of each 4-bit mask (lane 0 the lowest bit).
     const FLAGS: [[bool; LANES]; 16] = {
         let mut flags = [[false; LANES]; 16];
@@ -430,18 +662,15 @@ mod avx2 {
         flags
     };
 
-    /// Whole numbers of magnitude at or beyond this (2^51) do not go through [`as_i64`].
-    const CONVERTIBLE: f64 = 2_251_799_813_685_248.0;
-
     /// Rows `first..first + 4` of a row-major column of `width` entries a row (empty for an empty
     /// column).
     fn rows_of(column: &[i64], first: usize, width: usize) -> &[i64] {
         column.get(first * width..(first + LANES) * width).unwrap_or(&[])
     }
 
-    /// Four rows of a row-major column (`width` entries a row), as `width` vectors of four lanes:
-    /// the rows' entries `group * 4..` transposed, so vector `j` holds entry `group * 4 + j` of
-    /// each row (padded with zeros past the row's end).
+    /// Four rows of a row-major column (`width` entries a row), as four vectors of four lanes: the
+    /// rows' entries `group * 4..` transposed, so vector `j` holds entry `group * 4 + j` of each
+    /// row (zero past the row's end).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn transposed(rows: &[i64], width: usize, group: usize) -> [__m256i; LANES] {
@@ -470,198 +699,100 @@ mod avx2 {
         ]
     }
 
-    impl LanePlan {
-        /// Writes the rows of the block `rows` (accounts `first..first + rows.len()` of
-        /// `columns`, whose lengths were checked): four accounts at a time in lanes, and through
-        /// `exact` (the exact path, which may fail) the accounts the lanes decline and the last
-        /// few that do not fill four lanes. Stops at the first failing account.
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        pub(in crate::risk) fn scan(
-            &self,
-            columns: &Columns<'_>,
-            first: usize,
-            mut rows: ScanOutput<'_>,
-            exact: impl Fn(usize) -> Result<Row, Fault>,
-        ) -> Result<(), (usize, Fault)> {
-            let count = rows.len();
-            let full = count - count % LANES;
-            let write_exact = |row: usize, rows: &mut ScanOutput<'_>| -> Result<(), (usize, Fault)> {
-                let index = first + row;
-                rows.set(row, &exact(index).map_err(|fault| (index, fault))?);
-                Ok(())
-            };
-            for block in (0..full).step_by(LANES) {
-                let declined = self.block(columns, first + block, &mut rows, block);
-                for lane in 0..LANES {
-                    if declined & (1 << lane) != 0 {
-                        write_exact(block + lane, &mut rows)?;
-                    }
-                }
-            }
-            for row in full..count {
-                write_exact(row, &mut rows)?;
-            }
+    /// Writes the rows of the block `rows` (accounts `first..first + rows.len()` of `columns`,
+    /// whose lengths were checked): four accounts at a time in lanes, and through `exact` (the
+    /// exact path, which may fail) the accounts the lanes decline and the last few that do not
+    /// fill four lanes. Stops at the first failing account.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(in crate::risk) fn scan(
+        plan: &LanePlan,
+        columns: &Columns<'_>,
+        first: usize,
+        mut rows: ScanOutput<'_>,
+        exact: impl Fn(usize) -> Result<Row, Fault>,
+    ) -> Result<(), (usize, Fault)> {
+        let count = rows.len();
+        let full = count - count % LANES;
+        let write_exact = |row: usize, rows: &mut ScanOutput<'_>| -> Result<(), (usize, Fault)> {
+            let index = first + row;
+            rows.set(row, &exact(index).map_err(|fault| (index, fault))?);
             Ok(())
-        }
-
-        /// Computes accounts `first..first + 4` and writes them to `rows` from `row` on; returns
-        /// the bits of the lanes declined (whose rows hold nothing meaningful yet).
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn block(&self, columns: &Columns<'_>, first: usize, rows: &mut ScanOutput<'_>, row: usize) -> u32 {
-            let assets = self.assets.len();
-            let markets = self.markets.len();
-            let leverages: [u32; LANES] = columns.max_leverage[first..first + LANES].try_into().unwrap_or([0; LANES]);
-            let leverage = V(_mm256_cvtepi32_pd(bytemuck::cast(leverages)));
-            let zero = V::splat(0.0);
-            let zero_leverage = leverage.le(zero);
-            let leverage = zero_leverage.select(V::splat(1.0), leverage);
-            let leverage = Divisor { value: leverage, reciprocal: V::splat(1.0).div(leverage) };
-            let mut sums = Sums {
-                net_equity: zero,
-                initial_margin: zero,
-                maintenance_margin: zero,
-                exposure: zero,
-                unsettled: zero_leverage,
-            };
-            let mut ranges = Ranges { signed: _mm256_setzero_si256(), unsigned: _mm256_setzero_si256() };
-            let block_of = |column, width| rows_of(column, first, width);
-            let holdings = block_of(columns.holdings, assets);
-            let borrowed = block_of(columns.borrowed, assets);
-            for (group, terms) in self.assets.chunks(LANES).enumerate() {
-                let holding = transposed(holdings, assets, group);
-                let borrow = if borrowed.is_empty() {
-                    [_mm256_setzero_si256(); LANES]
-                } else {
-                    transposed(borrowed, assets, group)
-                };
-                for (lane, terms) in terms.iter().enumerate() {
-                    let holding = ranges.signed(holding[lane]);
-                    let borrow = ranges.unsigned(borrow[lane]);
-                    self.add_holding(terms, holding, borrow, leverage, &mut sums);
+        };
+        for block in (0..full).step_by(LANES) {
+            let declined = block_of_four(plan, columns, first + block, &mut rows, block);
+            for lane in 0..LANES {
+                if declined & (1 << lane) != 0 {
+                    write_exact(block + lane, &mut rows)?;
                 }
             }
-            let (net_qty, net_cost) = (block_of(columns.net_qty, markets), block_of(columns.net_cost, markets));
-            let (open_bids, open_asks) = (block_of(columns.open_bids, markets), block_of(columns.open_asks, markets));
-            for (group, terms) in self.markets.chunks(LANES).enumerate() {
-                // Each column is used up as soon as it is transposed, so few vectors are live at
-                // once: costs go straight into net equity, orders into the exposure's lots.
-                for cost in &transposed(net_cost, markets, group)[..terms.len()] {
-                    sums.net_equity = sums.net_equity.sub(ranges.signed(*cost));
-                }
-                let qty = transposed(net_qty, markets, group).map(|qty| ranges.signed(qty));
-                let (bids, asks) = (transposed(open_bids, markets, group), transposed(open_asks, markets, group));
-                for (lane, terms) in terms.iter().enumerate() {
-                    let (bids, asks) = (ranges.unsigned(bids[lane]), ranges.unsigned(asks[lane]));
-                    // |q| <= max(|q + bids|, |q - asks|) for non-negative orders: one bound on the
-                    // exposure covers the position too.
-                    let exposure_lots = qty[lane].add(bids).abs().max(qty[lane].sub(asks).abs());
-                    self.add_position(terms, qty[lane], exposure_lots, leverage, &mut sums);
-                }
-            }
-            sums.unsettled = sums.unsettled.or(ranges.out());
-            finish(&sums, rows, row)
         }
+        for row in full..count {
+            write_exact(row, &mut rows)?;
+        }
+        Ok(())
+    }
 
-        /// Adds one asset of four accounts (`Totals::add_holding` in lanes).
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn add_holding(&self, terms: &AssetTerms, holding: V, borrowed: V, leverage: Divisor, sums: &mut Sums) {
-            let zero = V::splat(0.0);
-            let price = V::splat(terms.price);
-            let unit = Divisor { value: V::splat(terms.unit), reciprocal: V::splat(terms.unit_reciprocal) };
-            // A product at or beyond 2^53 rounds to at least 2^53: beyond the limit, declined.
-            let long = holding.max(zero);
-            let value = if terms.whole_price { long.mul(price) } else { floor_product_div(long, price, unit) };
-            let limit = V::splat(LIMIT);
-            sums.unsettled = sums.unsettled.or(value.ge(limit));
-            if terms.identity {
-                sums.net_equity = sums.net_equity.add(value);
-            } else {
-                let weight = self.haircut(&terms.haircut, value);
-                let (collateral, collateral_unsettled) = rounded(value, weight, false);
-                sums.net_equity = sums.net_equity.add(collateral);
-                sums.unsettled = sums.unsettled.or(collateral_unsettled);
+    /// Computes accounts `first..first + 4` and writes them to `rows` from `row` on; returns the
+    /// bits of the lanes declined (whose rows hold nothing meaningful yet).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn block_of_four(
+        plan: &LanePlan,
+        columns: &Columns<'_>,
+        first: usize,
+        rows: &mut ScanOutput<'_>,
+        row: usize,
+    ) -> u32 {
+        let assets = plan.assets.len();
+        let markets = plan.markets.len();
+        let leverages: [u32; LANES] = columns.max_leverage[first..first + LANES].try_into().unwrap_or([0; LANES]);
+        let leverage = V(_mm256_cvtepi32_pd(bytemuck::cast(leverages)));
+        let zero = V::splat(0.0);
+        let zero_leverage = leverage.le(zero);
+        let leverage = zero_leverage.select(V::splat(1.0), leverage);
+        let leverage = Divisor { value: leverage, reciprocal: V::splat(1.0).div(leverage) };
+        let mut sums = Sums {
+            net_equity: zero,
+            initial_margin: zero,
+            maintenance_margin: zero,
+            exposure: zero,
+            unsettled: zero_leverage,
+        };
+        let mut ranges = Ranges { signed: _mm256_setzero_si256(), unsigned: _mm256_setzero_si256() };
+        let holdings = rows_of(columns.holdings, first, assets);
+        let borrowed = rows_of(columns.borrowed, first, assets);
+        for (group, terms) in plan.assets.chunks(LANES).enumerate() {
+            let holding = transposed(holdings, assets, group);
+            let borrow =
+                if borrowed.is_empty() { [_mm256_setzero_si256(); LANES] } else { transposed(borrowed, assets, group) };
+            for (lane, terms) in terms.iter().enumerate() {
+                let holding = ranges.signed(holding[lane]);
+                let borrow = ranges.unsigned(borrow[lane]);
+                add_holding(plan, terms, holding, borrow, leverage, &mut sums);
             }
-            // The borrow terms are computed whether or not any of the four owes (zero when none
-            // does): a branch on it would be as good as a coin toss where some accounts borrow.
-            let owed = zero.sub(holding).max(zero).add(borrowed);
-            let liability = if terms.whole_price { owed.mul(price) } else { ceil_product_div(owed, price, unit) };
-            let (imf, imf_unsettled) = self.fraction(&terms.borrow_imf, liability);
-            let (mmf, mmf_unsettled) = self.fraction(&terms.borrow_mmf, liability);
-            let (maintenance, maintenance_unsettled) = rounded(liability, mmf, true);
-            let (initial, initial_unsettled) = initial_margin(liability, imf, leverage);
-            sums.unsettled = sums
-                .unsettled
-                .or(imf_unsettled)
-                .or(mmf_unsettled)
-                .or(maintenance_unsettled)
-                .or(initial_unsettled)
-                .or(liability.ge(limit));
-            sums.net_equity = sums.net_equity.sub(liability);
-            sums.exposure = sums.exposure.add(liability);
-            sums.initial_margin = sums.initial_margin.add(initial);
-            sums.maintenance_margin = sums.maintenance_margin.add(maintenance);
         }
-
-        /// Adds one perpetual market of four accounts (`position_terms` in lanes; the costs are
-        /// already subtracted).
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn add_position(&self, terms: &MarketTerms, net_qty: V, exposure_lots: V, leverage: Divisor, sums: &mut Sums) {
-            let lot_notional = V::splat(terms.lot_notional);
-            // Exact below the limit (the exposure, checked, bounds the position).
-            let signed = net_qty.mul(lot_notional);
-            let position_notional = signed.abs();
-            let exposure_notional = exposure_lots.mul(lot_notional);
-            let (imf, imf_unsettled) = self.fraction(&terms.imf, exposure_notional);
-            let (mmf, mmf_unsettled) = self.fraction(&terms.mmf, position_notional);
-            let (maintenance, maintenance_unsettled) = rounded(position_notional, mmf, true);
-            let (initial, initial_unsettled) = initial_margin(exposure_notional, imf, leverage);
-            sums.unsettled = sums
-                .unsettled
-                .or(imf_unsettled)
-                .or(mmf_unsettled)
-                .or(maintenance_unsettled)
-                .or(initial_unsettled)
-                .or(exposure_notional.ge(V::splat(LIMIT)));
-            sums.net_equity = sums.net_equity.add(signed);
-            sums.exposure = sums.exposure.add(exposure_notional);
-            sums.initial_margin = sums.initial_margin.add(initial);
-            sums.maintenance_margin = sums.maintenance_margin.add(maintenance);
-        }
-
-        /// `Fraction::at_below` per lane, with the lanes whose fraction exceeds 1 (past the flat
-        /// part; a product with them could pass the limit). The square roots only when a lane is
-        /// past the flat part.
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn fraction(&self, curve: &Curve, notional: V) -> (V, V) {
-            let base = V::splat(curve.base);
-            let flat = notional.lt(V::splat(curve.flat_end));
-            if flat.all() {
-                return (base, V::splat(0.0));
+        let (net_qty, net_cost) = (rows_of(columns.net_qty, first, markets), rows_of(columns.net_cost, first, markets));
+        let (open_bids, open_asks) =
+            (rows_of(columns.open_bids, first, markets), rows_of(columns.open_asks, first, markets));
+        for (group, terms) in plan.markets.chunks(LANES).enumerate() {
+            // Each column is used up as soon as it is transposed, so few vectors are live at
+            // once: costs go straight into net equity, orders into the exposure's lots.
+            for cost in &transposed(net_cost, markets, group)[..terms.len()] {
+                sums.net_equity = sums.net_equity.sub(ranges.signed(*cost));
             }
-            let scaled = V::splat(curve.factor).mul(notional.div(V::splat(self.quote_unit)).sqrt());
-            let fraction = flat.select(base, base.max(scaled));
-            (fraction, fraction.gt(V::splat(1.0)))
-        }
-
-        /// `Haircut::weight_below` per lane (at most the base, so at most 1). The square roots only
-        /// when a lane is past the flat part.
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn haircut(&self, curve: &Weight, value: V) -> V {
-            let base = V::splat(curve.base);
-            let flat = value.lt(V::splat(curve.flat_end));
-            if flat.all() {
-                return base;
+            let qty = transposed(net_qty, markets, group).map(|qty| ranges.signed(qty));
+            let (bids, asks) = (transposed(open_bids, markets, group), transposed(open_asks, markets, group));
+            for (lane, terms) in terms.iter().enumerate() {
+                let (bids, asks) = (ranges.unsigned(bids[lane]), ranges.unsigned(asks[lane]));
+                // |q| <= max(|q + bids|, |q - asks|) for non-negative orders: one bound on the
+                // exposure covers the position too.
+                let exposure_lots = qty[lane].add(bids).abs().max(qty[lane].sub(asks).abs());
+                add_position(plan, terms, qty[lane], exposure_lots, leverage, &mut sums);
             }
-            let root = value.div(V::splat(self.quote_unit)).sqrt();
-            let falling = V::splat(INVERSE_SQRT_NUMERATOR).div(V::splat(1.0).add(V::splat(curve.penalty).mul(root)));
-            flat.select(base, base.min(falling))
         }
+        sums.unsettled = sums.unsettled.or(ranges.out());
+        finish(&sums, rows, row)
     }
 
     /// `Totals::margin` for four accounts, written to `rows` from `row` on: every amount is a
@@ -694,99 +825,6 @@ mod avx2 {
         rows.margin_fraction[span.clone()].copy_from_slice(&bytemuck::cast::<__m256d, [f64; LANES]>(margin_fraction.0));
         rows.liquidatable[span].copy_from_slice(&FLAGS[liquidatable as usize & 0b1111]);
         unsettled.bits()
-    }
-
-    /// `amount * ratio` (with `0 <= ratio <= 1`) rounded as `rounding::mul_ratio` rounds it (up when
-    /// `up`, else down), with the mask of the lanes this f64 test cannot settle (the exact path
-    /// must). `mul_ratio` takes a product within `x * 2^-50` of a whole number as that number and
-    /// rounds the rest strictly, so rounding up gives the floor only when `x` is that near it, and
-    /// rounding down the ceiling only when `x` is that near it: one distance decides. The f64
-    /// product is within `x * 2^-53` of the exact `x` and its distance to its floor is exact (to its
-    /// ceiling, within 2^-53), so a distance below `x * 2^-52` is surely within the allowance and one
-    /// beyond the rounding module's clearance (`x * 2^-48`) surely outside it. Between the two, the
-    /// lane is unsettled.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn rounded(amount: V, ratio: V, up: bool) -> (V, V) {
-        let one = V::splat(1.0);
-        let product = amount.mul(ratio);
-        let whole = product.trunc();
-        let fraction = product.sub(whole);
-        let distance = if up { fraction } else { one.sub(fraction) };
-        let near = product.mul(V::splat(NEAR));
-        let beyond_near = near.lt(distance);
-        let unsettled = beyond_near.and(distance.le(product.mul(V::splat(CLEARANCE))));
-        // Up: the ceiling unless near the floor. Down: the floor unless near the ceiling.
-        let raise = if up { beyond_near } else { distance.le(near) };
-        (whole.add(one.and(raise)), unsettled)
-    }
-
-    /// `initial_margin`: `ceil(notional * max(fraction, 1 / leverage))`, with the unsettled mask.
-    /// The exact path takes the size term when `by_size * leverage >= notional`, else
-    /// `ceil(notional / leverage)`; for a whole `by_size` that is the larger of the two.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn initial_margin(notional: V, fraction: V, leverage: Divisor) -> (V, V) {
-        let (by_size, unsettled) = rounded(notional, fraction, true);
-        (by_size.max(ceil_div(notional, leverage)), unsettled)
-    }
-
-    /// A whole-number divisor `1 <= d < 2^53` per lane, with its f64 reciprocal.
-    #[derive(Clone, Copy)]
-    struct Divisor {
-        value: V,
-        reciprocal: V,
-    }
-
-    /// `floor(a * b / divisor)` for whole numbers `a, b >= 0` whose quotient is below 2^46 (a larger
-    /// one gives some value at least about 2^46, which the caller declines), without `a * b`
-    /// having to be an exact f64. The estimate `a * b * (1 / divisor)` is within `2^-51` relative,
-    /// so within one of the floor; the remainder `a * b - estimate * divisor` is exact: the fused
-    /// `a * b - t`, with `t` the rounded `estimate * divisor`, is a whole number below 2^53 (the
-    /// remainder plus `t`'s rounding error), and so is `t`'s rounding error, from a second fused
-    /// operation.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn floor_product_div(a: V, b: V, divisor: Divisor) -> V {
-        let one = V::splat(1.0);
-        let estimate = a.mul(b).mul(divisor.reciprocal).trunc();
-        let remainder = exact_remainder(a, b, estimate, divisor.value);
-        let low = one.and(remainder.lt(V::splat(0.0)));
-        let high = one.and(remainder.ge(divisor.value));
-        estimate.sub(low).add(high)
-    }
-
-    /// `ceil(a * b / divisor)`, with the domain and argument of [`floor_product_div`].
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn ceil_product_div(a: V, b: V, divisor: Divisor) -> V {
-        let one = V::splat(1.0);
-        let estimate = a.mul(b).mul(divisor.reciprocal).ceil();
-        let shortfall = exact_remainder(a, b, estimate, divisor.value); // a * b - estimate * divisor
-        let up = one.and(shortfall.gt(V::splat(0.0)));
-        let down = one.and(shortfall.le(V::splat(0.0).sub(divisor.value)));
-        estimate.add(up).sub(down)
-    }
-
-    /// `a * b - estimate * divisor`, exactly, when it is small (see [`floor_product_div`]).
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn exact_remainder(a: V, b: V, estimate: V, divisor: V) -> V {
-        let rounded = estimate.mul(divisor);
-        let rounding_error = estimate.mul_sub(divisor, rounded);
-        a.mul_sub(b, rounded).sub(rounding_error)
-    }
-
-    /// `ceil(numerator / divisor)` for a whole number `0 <= numerator < 2^45`, as
-    /// `ceil((numerator - 1/2) * (1 / divisor))`. With `numerator = k * divisor + j`, the exact
-    /// `(numerator - 1/2) / divisor` is `k + (j - 1/2) / divisor`: at least `1 / (2 * divisor)` away
-    /// from every whole number, below `k` for `j = 0` and above it otherwise, so its ceiling is the
-    /// answer; the f64 evaluation (two roundings of `2^-53`, on a quotient below `2^45 / divisor`)
-    /// is off by less than `2^-7 / divisor`, too little to cross one.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn ceil_div(numerator: V, divisor: Divisor) -> V {
-        numerator.sub(V::splat(0.5)).mul(divisor.reciprocal).ceil()
     }
 }
 
@@ -890,7 +928,8 @@ mod tests {
         };
         #[allow(unsafe_code)]
         // SAFETY: the CPU has AVX2 and FMA, checked above; `scan` needs nothing else.
-        unsafe { plan.scan(&columns, 0, result.output(), exact) }.expect("the exact path never fails here");
+        unsafe { super::avx2::scan(plan, &columns, 0, result.output(), exact) }
+            .expect("the exact path never fails here");
         let declined = declined.into_inner();
         for (index, account) in accounts.iter().enumerate().filter(|&(index, _)| !declined[index]) {
             let expected =

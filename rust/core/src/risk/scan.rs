@@ -315,7 +315,7 @@ fn scan_block(
     scan_rows(params, constants, columns, first, rows)
 }
 
-/// [`LanePlan::scan`], which needs AVX2 and FMA, with the exact path for the accounts it declines.
+/// The lanes' AVX2 scan, which needs AVX2 and FMA, with the exact path for the accounts it declines.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn scan_block_avx2(
@@ -327,7 +327,7 @@ fn scan_block_avx2(
     rows: ScanOutput<'_>,
 ) -> Result<(), (usize, Fault)> {
     let (assets, markets) = (params.assets.len(), params.markets.len());
-    lanes.scan(columns, first, rows, |index| {
+    super::lanes::avx2::scan(lanes, columns, first, rows, |index| {
         Ok(Row::of(&margin_of(params, constants, &columns.account(index, assets, markets))?))
     })
 }
