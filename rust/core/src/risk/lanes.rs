@@ -1,7 +1,8 @@
-//! The scan's fast path: four accounts at a time in f64 vector lanes (one lane an account), either
-//! certified equal to the exact path or declined to it, account by account.
+//! The scan's fast path: accounts in f64 vector lanes (one lane an account; four with AVX2, eight
+//! with AVX-512), each either certified equal to the exact path or declined to it.
 //!
-//! Contract: for every account of a block, `avx2::scan` writes exactly the row the exact
+//! Contract: for every account of a block, `avx2::scan` (and `avx512::scan`, the same formulas
+//! from `lane_formulas!` on eight lanes) writes exactly the row the exact
 //! path (`margin_of`) gives (every amount equal, every ratio the same bits), or hands the account
 //! to the exact path, which then also reports its faults. An account is declined instead of
 //! risking a difference when an input or an amount computed from it reaches [`LIMIT`] (2^45 atoms,
@@ -11,7 +12,7 @@
 //! parameters whose constants are exact f64s (a lot's notional at the mark, the reduced price
 //! ratio), whose curves' flat parts are at most 1, and with at most [`MAX_TERMS`] assets and
 //! markets together; without one every account takes the exact path, as on a CPU without AVX2 and
-//! FMA. The last few accounts of a block of rows that do not fill four lanes take the exact path.
+//! FMA. The last few accounts of a block of rows that do not fill a vector take the exact path.
 //!
 //! Why the results are exact: integers below 2^53 are f64s, and sums, differences and products of
 //! them that stay below 2^53 are exact; below the limit every term is at most 2^45 in magnitude
@@ -29,9 +30,10 @@
 //! accounts owes mispredicts too often), fewer for a whole price (nothing to divide) or the identity
 //! haircut (nothing to round); square roots and divisions only past a curve's flat part; then a
 //! dozen to finish the four rows, with no per-account loop or horizontal sum. About 320
-//! instructions an account of 4 holdings and 4 perpetuals: 3.5-4 ns a position on one core of the
-//! benchmark VM, against about 13 ns for the exact path
-//! (`benches/examples/profile_margin.rs`; callgrind for the instruction counts).
+//! instructions an account of 4 holdings and 4 perpetuals with AVX2: 3.5-4 ns a position on one
+//! core of the benchmark VM, against about 13 ns for the exact path; with AVX-512 (eight accounts a
+//! vector, 32 registers, so no spills) 15-25% less again
+//! (`benches/examples/profile_margin.rs`; callgrind, which has no AVX-512, for the AVX2 counts).
 
 use super::{Fault, Haircut, Margin, MarketRisk, RiskParams};
 
@@ -828,6 +830,380 @@ pub(super) mod avx2 {
     }
 }
 
+/// The lanes in AVX-512 vectors of eight f64 (lane `i` is account `first + i` of a block of
+/// eight): the same formulas as [`avx2`], half the instructions an account. Every function needs
+/// AVX-512F and DQ: [`super::scan`] calls in only after checking the CPU.
+#[cfg(target_arch = "x86_64")]
+pub(super) mod avx512 {
+    use std::arch::x86_64::{
+        __m256i, __m512d, __m512i, __mmask8, _mm512_abs_pd, _mm512_add_epi64, _mm512_add_pd, _mm512_cmp_pd_mask,
+        _mm512_cvtepi64_pd, _mm512_cvtepu32_pd, _mm512_cvttpd_epi64, _mm512_div_pd, _mm512_fmsub_pd,
+        _mm512_mask_blend_pd, _mm512_maskz_mov_pd, _mm512_max_pd, _mm512_min_pd, _mm512_mul_pd, _mm512_or_si512,
+        _mm512_permutex2var_epi64, _mm512_roundscale_pd, _mm512_set1_epi64, _mm512_set1_pd, _mm512_setzero_si512,
+        _mm512_sqrt_pd, _mm512_sub_pd, _mm512_test_epi64_mask, _CMP_GE_OQ, _CMP_GT_OQ, _CMP_LE_OQ, _CMP_LT_OQ,
+        _CMP_NEQ_UQ, _MM_FROUND_NO_EXC, _MM_FROUND_TO_POS_INF, _MM_FROUND_TO_ZERO,
+    };
+
+    use super::{
+        AssetTerms, Curve, Fault, LanePlan, MarketTerms, Row, Weight, CLEARANCE, INVERSE_SQRT_NUMERATOR, LIMIT, NEAR,
+    };
+    use crate::risk::scan::{Columns, ScanOutput};
+
+    /// Accounts per block: one vector of f64.
+    const LANES: usize = 8;
+
+    /// Eight f64 lanes.
+    #[derive(Clone, Copy)]
+    struct V(__m512d);
+
+    /// A predicate per lane: one bit each.
+    #[derive(Clone, Copy)]
+    struct Mask(__mmask8);
+
+    impl V {
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn splat(value: f64) -> V {
+            V(_mm512_set1_pd(value))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn add(self, other: V) -> V {
+            V(_mm512_add_pd(self.0, other.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn sub(self, other: V) -> V {
+            V(_mm512_sub_pd(self.0, other.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn mul(self, other: V) -> V {
+            V(_mm512_mul_pd(self.0, other.0))
+        }
+        /// `self * factor - subtrahend`, rounded once (fused).
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn mul_sub(self, factor: V, subtrahend: V) -> V {
+            V(_mm512_fmsub_pd(self.0, factor.0, subtrahend.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn div(self, other: V) -> V {
+            V(_mm512_div_pd(self.0, other.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn sqrt(self) -> V {
+            V(_mm512_sqrt_pd(self.0))
+        }
+        /// Lane-wise maximum (`vmaxpd`: the second operand when either is NaN; none is here).
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn max(self, other: V) -> V {
+            V(_mm512_max_pd(self.0, other.0))
+        }
+        /// Lane-wise minimum (`vminpd`: the second operand when either is NaN; none is here).
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn min(self, other: V) -> V {
+            V(_mm512_min_pd(self.0, other.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn abs(self) -> V {
+            V(_mm512_abs_pd(self.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn trunc(self) -> V {
+            V(_mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(self.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn ceil(self) -> V {
+            V(_mm512_roundscale_pd::<{ _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC }>(self.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn lt(self, other: V) -> Mask {
+            Mask(_mm512_cmp_pd_mask::<_CMP_LT_OQ>(self.0, other.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn le(self, other: V) -> Mask {
+            Mask(_mm512_cmp_pd_mask::<_CMP_LE_OQ>(self.0, other.0))
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn gt(self, other: V) -> Mask {
+            Mask(_mm512_cmp_pd_mask::<_CMP_GT_OQ>(self.0, other.0))
+        }
+        /// `>=`, false for NaN.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn ge(self, other: V) -> Mask {
+            Mask(_mm512_cmp_pd_mask::<_CMP_GE_OQ>(self.0, other.0))
+        }
+        /// `!=`, true for NaN.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn ne(self, other: V) -> Mask {
+            Mask(_mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(self.0, other.0))
+        }
+    }
+
+    impl Mask {
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn empty() -> Mask {
+            Mask(0)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn and(self, other: Mask) -> Mask {
+            Mask(self.0 & other.0)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn or(self, other: Mask) -> Mask {
+            Mask(self.0 | other.0)
+        }
+        /// Per lane, `when_true` where set, else `when_false`.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn select(self, when_true: V, when_false: V) -> V {
+            V(_mm512_mask_blend_pd(self.0, when_false.0, when_true.0))
+        }
+        /// 1 where set, else 0.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn ones(self) -> V {
+            V(_mm512_maskz_mov_pd(self.0, _mm512_set1_pd(1.0)))
+        }
+        /// Whether every lane is set.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn all(self) -> bool {
+            self.0 == __mmask8::MAX
+        }
+        /// One bit per lane (lane 0 the lowest).
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn bits(self) -> u32 {
+            u32::from(self.0)
+        }
+    }
+
+    lane_formulas!("avx512f,avx512dq,avx2,fma");
+
+    /// Range checks of the integers loaded into lanes, accumulated as bits.
+    struct Ranges {
+        /// OR of `x + 2^45` over signed inputs: a lane's are all in `[-2^45, 2^45)` when no bit
+        /// from 46 up is set (a negative sum sets the sign bit).
+        signed: __m512i,
+        /// OR of the inputs that must be in `[0, 2^45)`: no bit from 45 up.
+        unsigned: __m512i,
+    }
+
+    impl Ranges {
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn signed(&mut self, integers: __m512i) -> V {
+            let offset = _mm512_add_epi64(integers, _mm512_set1_epi64(LIMIT as i64));
+            self.signed = _mm512_or_si512(self.signed, offset);
+            as_f64(integers)
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn unsigned(&mut self, integers: __m512i) -> V {
+            self.unsigned = _mm512_or_si512(self.unsigned, integers);
+            as_f64(integers)
+        }
+
+        /// The lanes with an input out of range.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn out(&self) -> Mask {
+            let signed_out = _mm512_test_epi64_mask(self.signed, _mm512_set1_epi64(-(2 * LIMIT as i64)));
+            let unsigned_out = _mm512_test_epi64_mask(self.unsigned, _mm512_set1_epi64(-(LIMIT as i64)));
+            Mask(signed_out | unsigned_out)
+        }
+    }
+
+    /// Integers as f64 (exact below 2^53; lanes out of range are declined by [`Ranges::out`]).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    fn as_f64(integers: __m512i) -> V {
+        V(_mm512_cvtepi64_pd(integers))
+    }
+
+    /// Whole f64s below 2^53 in magnitude as integers, exactly.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    fn as_i64(whole: V) -> [i64; LANES] {
+        bytemuck::cast(_mm512_cvttpd_epi64(whole.0))
+    }
+
+    /// Rows `first..first + 8` of a row-major column of `width` entries a row (empty for an empty
+    /// column).
+    fn rows_of(column: &[i64], first: usize, width: usize) -> &[i64] {
+        column.get(first * width..(first + LANES) * width).unwrap_or(&[])
+    }
+
+    /// Eight rows of a row-major column (`width` entries a row), as four vectors of eight lanes:
+    /// the rows' entries `group * 4..` transposed, so vector `j` holds entry `group * 4 + j` of
+    /// each row (zero past the row's end).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    fn transposed(rows: &[i64], width: usize, group: usize) -> [__m512i; 4] {
+        let Ok(&rows) = <&[i64; LANES * 4]>::try_from(rows) else {
+            let start = group * 4;
+            return std::array::from_fn(|entry| {
+                bytemuck::cast::<[i64; LANES], _>(std::array::from_fn(|row| {
+                    let column = start + entry;
+                    if column < width {
+                        rows.get(row * width + column).copied().unwrap_or(0)
+                    } else {
+                        0
+                    }
+                }))
+            });
+        };
+        // Four entries a row: two rows a vector, [r0e0..r0e3, r1e0..r1e3] and so on.
+        let [rows01, rows23, rows45, rows67] = bytemuck::cast::<_, [__m512i; 4]>(rows);
+        let index = |lanes: [i64; LANES]| bytemuck::cast::<_, __m512i>(lanes);
+        let (first_two, last_two) = (index([0, 4, 8, 12, 1, 5, 9, 13]), index([2, 6, 10, 14, 3, 7, 11, 15]));
+        // Entries 0 and 1 (2 and 3) of rows 0-3, then of rows 4-7.
+        let low03 = _mm512_permutex2var_epi64(rows01, first_two, rows23);
+        let high03 = _mm512_permutex2var_epi64(rows01, last_two, rows23);
+        let low47 = _mm512_permutex2var_epi64(rows45, first_two, rows67);
+        let high47 = _mm512_permutex2var_epi64(rows45, last_two, rows67);
+        let (lower, upper) = (index([0, 1, 2, 3, 8, 9, 10, 11]), index([4, 5, 6, 7, 12, 13, 14, 15]));
+        [
+            _mm512_permutex2var_epi64(low03, lower, low47),
+            _mm512_permutex2var_epi64(low03, upper, low47),
+            _mm512_permutex2var_epi64(high03, lower, high47),
+            _mm512_permutex2var_epi64(high03, upper, high47),
+        ]
+    }
+
+    /// As [`super::avx2::scan`], eight accounts at a time.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    pub(in crate::risk) fn scan(
+        plan: &LanePlan,
+        columns: &Columns<'_>,
+        first: usize,
+        mut rows: ScanOutput<'_>,
+        exact: impl Fn(usize) -> Result<Row, Fault>,
+    ) -> Result<(), (usize, Fault)> {
+        let count = rows.len();
+        let full = count - count % LANES;
+        let write_exact = |row: usize, rows: &mut ScanOutput<'_>| -> Result<(), (usize, Fault)> {
+            let index = first + row;
+            rows.set(row, &exact(index).map_err(|fault| (index, fault))?);
+            Ok(())
+        };
+        for block in (0..full).step_by(LANES) {
+            let declined = block_of_eight(plan, columns, first + block, &mut rows, block);
+            for lane in 0..LANES {
+                if declined & (1 << lane) != 0 {
+                    write_exact(block + lane, &mut rows)?;
+                }
+            }
+        }
+        for row in full..count {
+            write_exact(row, &mut rows)?;
+        }
+        Ok(())
+    }
+
+    /// Computes accounts `first..first + 8` and writes them to `rows` from `row` on; returns the
+    /// bits of the lanes declined (whose rows hold nothing meaningful yet).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    fn block_of_eight(
+        plan: &LanePlan,
+        columns: &Columns<'_>,
+        first: usize,
+        rows: &mut ScanOutput<'_>,
+        row: usize,
+    ) -> u32 {
+        let assets = plan.assets.len();
+        let markets = plan.markets.len();
+        let leverages: [u32; LANES] = columns.max_leverage[first..first + LANES].try_into().unwrap_or([0; LANES]);
+        let leverage = V(_mm512_cvtepu32_pd(bytemuck::cast::<_, __m256i>(leverages)));
+        let zero = V::splat(0.0);
+        let zero_leverage = leverage.le(zero);
+        let leverage = zero_leverage.select(V::splat(1.0), leverage);
+        let leverage = Divisor { value: leverage, reciprocal: V::splat(1.0).div(leverage) };
+        let mut sums = Sums {
+            net_equity: zero,
+            initial_margin: zero,
+            maintenance_margin: zero,
+            exposure: zero,
+            unsettled: zero_leverage,
+        };
+        let mut ranges = Ranges { signed: _mm512_setzero_si512(), unsigned: _mm512_setzero_si512() };
+        let holdings = rows_of(columns.holdings, first, assets);
+        let borrowed = rows_of(columns.borrowed, first, assets);
+        for (group, terms) in plan.assets.chunks(4).enumerate() {
+            let holding = transposed(holdings, assets, group);
+            let borrow =
+                if borrowed.is_empty() { [_mm512_setzero_si512(); 4] } else { transposed(borrowed, assets, group) };
+            for (lane, terms) in terms.iter().enumerate() {
+                let holding = ranges.signed(holding[lane]);
+                let borrow = ranges.unsigned(borrow[lane]);
+                add_holding(plan, terms, holding, borrow, leverage, &mut sums);
+            }
+        }
+        let (net_qty, net_cost) = (rows_of(columns.net_qty, first, markets), rows_of(columns.net_cost, first, markets));
+        let (open_bids, open_asks) =
+            (rows_of(columns.open_bids, first, markets), rows_of(columns.open_asks, first, markets));
+        for (group, terms) in plan.markets.chunks(4).enumerate() {
+            for cost in &transposed(net_cost, markets, group)[..terms.len()] {
+                sums.net_equity = sums.net_equity.sub(ranges.signed(*cost));
+            }
+            let qty = transposed(net_qty, markets, group).map(|qty| ranges.signed(qty));
+            let (bids, asks) = (transposed(open_bids, markets, group), transposed(open_asks, markets, group));
+            for (lane, terms) in terms.iter().enumerate() {
+                let (bids, asks) = (ranges.unsigned(bids[lane]), ranges.unsigned(asks[lane]));
+                let exposure_lots = qty[lane].add(bids).abs().max(qty[lane].sub(asks).abs());
+                add_position(plan, terms, qty[lane], exposure_lots, leverage, &mut sums);
+            }
+        }
+        sums.unsettled = sums.unsettled.or(ranges.out());
+        finish(&sums, rows, row)
+    }
+
+    /// `Totals::margin` for eight accounts, written to `rows` from `row` on (see
+    /// [`super::avx2`]'s); returns the bits of the unsettled lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    fn finish(sums: &Sums, rows: &mut ScanOutput<'_>, row: usize) -> u32 {
+        let Sums { net_equity, initial_margin, maintenance_margin, exposure, unsettled } = *sums;
+        let zero = V::splat(0.0);
+        let infinity = V::splat(f64::INFINITY);
+        let positive = net_equity.gt(zero);
+        let imr = positive.select(initial_margin.div(net_equity), infinity);
+        let mmr = positive.select(maintenance_margin.div(net_equity), infinity);
+        let margin_fraction = exposure.ne(zero).select(net_equity.div(exposure), infinity);
+        let liquidatable = maintenance_margin.gt(zero).and(mmr.ge(V::splat(1.0))).bits();
+        let span = row..row + LANES;
+        rows.net_equity[span.clone()].copy_from_slice(&as_i64(net_equity));
+        rows.initial_margin[span.clone()].copy_from_slice(&as_i64(initial_margin));
+        rows.maintenance_margin[span.clone()].copy_from_slice(&as_i64(maintenance_margin));
+        rows.imr[span.clone()].copy_from_slice(&bytemuck::cast::<__m512d, [f64; LANES]>(imr.0));
+        rows.mmr[span.clone()].copy_from_slice(&bytemuck::cast::<__m512d, [f64; LANES]>(mmr.0));
+        rows.margin_fraction[span.clone()].copy_from_slice(&bytemuck::cast::<__m512d, [f64; LANES]>(margin_fraction.0));
+        let flags: [bool; LANES] = std::array::from_fn(|lane| liquidatable & (1 << lane) != 0);
+        rows.liquidatable[span].copy_from_slice(&flags);
+        unsettled.bits()
+    }
+}
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::{Row, LIMIT};
@@ -867,13 +1243,28 @@ mod tests {
         }
     }
 
-    /// Runs `accounts` through the fast path and returns whether the lanes answered each one;
-    /// panics where an answer differs from the exact path's. `None` on a CPU without AVX2 and FMA
-    /// (nothing to compare).
-    fn answered(params: &RiskParams, accounts: &[Account]) -> Option<Vec<bool>> {
-        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
-            return None;
+    /// The vector kernels this CPU can run.
+    #[derive(Clone, Copy, Debug)]
+    enum Kernel {
+        Avx2,
+        Avx512,
+    }
+
+    fn kernels() -> Vec<Kernel> {
+        let mut kernels = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            kernels.push(Kernel::Avx2);
         }
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq") {
+            kernels.push(Kernel::Avx512);
+        }
+        kernels
+    }
+
+    /// Runs `accounts` through each kernel the CPU has and returns, per kernel, whether the lanes
+    /// answered each account; panics where an answer differs from the exact path's. Empty on a CPU
+    /// without AVX2 and FMA (nothing to compare).
+    fn answered(params: &RiskParams, accounts: &[Account]) -> Vec<(Kernel, Vec<bool>)> {
         let constants = Prepared::new(params);
         let plan = constants.lanes.as_ref().expect("a plan for these parameters");
         let borrows = accounts.iter().any(|account| !account.borrowed.is_empty());
@@ -906,45 +1297,68 @@ mod tests {
             open_asks: &open_asks,
             max_leverage: &max_leverage,
         };
-        let mut result = ScanResult::default();
-        result.resize(accounts.len());
-        let declined = RefCell::new(vec![false; accounts.len()]);
         let (assets, markets) = (params.assets.len(), params.markets.len());
-        let exact = |index: usize| {
-            declined.borrow_mut()[index] = true;
-            // A failing account gets a placeholder row, so the scan goes on to the next.
-            Ok(margin_of(params, &constants, &columns.account(index, assets, markets)).map_or(
-                Row {
-                    net_equity: 0,
-                    initial_margin: 0,
-                    maintenance_margin: 0,
-                    imr: 0.0,
-                    mmr: 0.0,
-                    margin_fraction: 0.0,
-                    liquidatable: false,
-                },
-                |margin| Row::of(&margin),
-            ))
-        };
-        #[allow(unsafe_code)]
-        // SAFETY: the CPU has AVX2 and FMA, checked above; `scan` needs nothing else.
-        unsafe { super::avx2::scan(plan, &columns, 0, result.output(), exact) }
-            .expect("the exact path never fails here");
-        let declined = declined.into_inner();
-        for (index, account) in accounts.iter().enumerate().filter(|&(index, _)| !declined[index]) {
-            let expected =
-                Row::of(&account_margin(params, &account.state()).unwrap_or_else(|error| {
-                    panic!("fast path answered where the exact one fails ({error}): {account:?}")
+        let mut answers = Vec::new();
+        for kernel in kernels() {
+            let mut result = ScanResult::default();
+            result.resize(accounts.len());
+            let declined = RefCell::new(vec![false; accounts.len()]);
+            let exact = |index: usize| {
+                declined.borrow_mut()[index] = true;
+                // A failing account gets a placeholder row, so the scan goes on to the next.
+                Ok(margin_of(params, &constants, &columns.account(index, assets, markets)).map_or(
+                    Row {
+                        net_equity: 0,
+                        initial_margin: 0,
+                        maintenance_margin: 0,
+                        imr: 0.0,
+                        mmr: 0.0,
+                        margin_fraction: 0.0,
+                        liquidatable: false,
+                    },
+                    |margin| Row::of(&margin),
+                ))
+            };
+            let scanned = match kernel {
+                #[allow(unsafe_code)]
+                // SAFETY: `kernels` lists AVX2 only where the CPU has AVX2 and FMA.
+                Kernel::Avx2 => unsafe { super::avx2::scan(plan, &columns, 0, result.output(), exact) },
+                #[allow(unsafe_code)]
+                // SAFETY: `kernels` lists AVX-512 only where the CPU has AVX-512F and DQ.
+                Kernel::Avx512 => unsafe { super::avx512::scan(plan, &columns, 0, result.output(), exact) },
+            };
+            scanned.expect("the exact path never fails here");
+            let declined = declined.into_inner();
+            for (index, account) in accounts.iter().enumerate().filter(|&(index, _)| !declined[index]) {
+                let expected = Row::of(&account_margin(params, &account.state()).unwrap_or_else(|error| {
+                    panic!("{kernel:?} answered where the exact path fails ({error}): {account:?}")
                 }));
-            assert_eq!(result.net_equity[index], expected.net_equity, "{account:?}");
-            assert_eq!(result.initial_margin[index], expected.initial_margin, "{account:?}");
-            assert_eq!(result.maintenance_margin[index], expected.maintenance_margin, "{account:?}");
-            assert_eq!(result.imr[index].to_bits(), expected.imr.to_bits(), "{account:?}");
-            assert_eq!(result.mmr[index].to_bits(), expected.mmr.to_bits(), "{account:?}");
-            assert_eq!(result.margin_fraction[index].to_bits(), expected.margin_fraction.to_bits(), "{account:?}");
-            assert_eq!(result.liquidatable[index], expected.liquidatable, "{account:?}");
+                let got = Row {
+                    net_equity: result.net_equity[index],
+                    initial_margin: result.initial_margin[index],
+                    maintenance_margin: result.maintenance_margin[index],
+                    imr: result.imr[index],
+                    mmr: result.mmr[index],
+                    margin_fraction: result.margin_fraction[index],
+                    liquidatable: result.liquidatable[index],
+                };
+                // Bits, so that ratios compare exactly (and infinities alike).
+                let bits = |row: &Row| {
+                    (
+                        row.net_equity,
+                        row.initial_margin,
+                        row.maintenance_margin,
+                        row.imr.to_bits(),
+                        row.mmr.to_bits(),
+                        row.margin_fraction.to_bits(),
+                        row.liquidatable,
+                    )
+                };
+                assert_eq!(bits(&got), bits(&expected), "{kernel:?}: {account:?}");
+            }
+            answers.push((kernel, declined.iter().map(|&declined| !declined).collect()));
         }
-        Some(declined.iter().map(|&declined| !declined).collect())
+        answers
     }
 
     /// A decimal with `digits` decimal places, as the f64 a config would parse.
@@ -1039,10 +1453,10 @@ mod tests {
         for _ in 0..200 {
             let params = venue_params(&mut rng);
             let accounts: Vec<Account> = (0..100).map(|_| venue_account(&mut rng, &params, 100_000.0)).collect();
-            let Some(answers) = answered(&params, &accounts) else { return };
-            // The last account of a hundred does not fill a block of four.
-            answered_count += answers.iter().filter(|&&answer| answer).count();
-            accounts_count += accounts.len();
+            for (_, answers) in answered(&params, &accounts) {
+                answered_count += answers.iter().filter(|&&answer| answer).count();
+                accounts_count += accounts.len();
+            }
         }
         // Up to ~16 million USDC a holding or position: nearly all settle.
         assert!(answered_count * 100 >= accounts_count * 95, "answered {answered_count} of {accounts_count}");
@@ -1068,12 +1482,14 @@ mod tests {
         let declined = [zero_leverage, huge_holding, huge_cost, negative_orders, negative_borrow];
         let mut accounts = Vec::new();
         for bad in &declined {
-            // Each bad account in the middle of a block of good ones.
-            accounts.extend([account.clone(), bad.clone(), account.clone(), account.clone()]);
+            // Each bad account twice in a block of eight good ones (two blocks of four).
+            let quarter = [account.clone(), bad.clone(), account.clone(), account.clone()];
+            accounts.extend(quarter.iter().chain(&quarter).cloned());
         }
-        let Some(answers) = answered(&params, &accounts) else { return };
-        for (index, answer) in answers.iter().enumerate() {
-            assert_eq!(*answer, index % 4 != 1, "account {index}: {:?}", accounts[index]);
+        for (kernel, answers) in answered(&params, &accounts) {
+            for (index, answer) in answers.iter().enumerate() {
+                assert_eq!(*answer, index % 4 != 1, "{kernel:?}, account {index}: {:?}", accounts[index]);
+            }
         }
     }
 

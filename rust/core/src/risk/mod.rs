@@ -37,11 +37,13 @@
 //! `rounding` says and the leverage term through a per-account f64 reciprocal: about 140
 //! instructions and 13 ns a position on the benchmark VM. On a CPU with AVX2 and FMA the scan runs
 //! four accounts at a time through the vector fast path of `lanes` (a lane an account, certified
-//! equal to these formulas or declined to them): about 40 instructions and 3.5-4 ns a position on
-//! one core (callgrind and timing: `benches/examples/profile_margin.rs`).
+//! equal to these formulas or declined to them), eight with AVX-512F and DQ: about 40 instructions
+//! and 3.5-4 ns a position on one core with AVX2, 15-25% less with AVX-512 (callgrind and timing:
+//! `benches/examples/profile_margin.rs`).
 //!
-//! Unsafe code: the crate's only `unsafe` is the scan's call of its AVX2 build after checking that
-//! the CPU has AVX2 and FMA (`scan.rs`), and the same call in a test.
+//! Unsafe code: the crate's only `unsafe` are the scan's calls of its AVX-512 and AVX2 builds, each
+//! right after checking that the CPU has the features it needs (`scan.rs`), and the same calls in
+//! the lanes' tests.
 mod curves;
 mod lanes;
 mod liquidation;

@@ -6,9 +6,9 @@
 //!   the four position columns `accounts × markets`, `max_leverage` one per account; the number of
 //!   accounts is `max_leverage.len()`. Shapes and parameters are checked before any row runs.
 //! - Row `i` of the result is what [`super::account_margin`] gives for account `i`, bit for bit: on a
-//!   CPU with AVX2 and FMA the rows go four at a time through `lanes`, which answers only where it is
-//!   certain to agree and hands every other account to the same function `account_margin` calls;
-//!   elsewhere every row takes that function. An account that fails makes the whole scan fail with
+//!   CPU with AVX-512 (AVX2 and FMA) the rows go eight (four) at a time through `lanes`, which
+//!   answers only where it is certain to agree and hands every other account to the same function
+//!   `account_margin` calls; elsewhere every row takes that function. An account that fails makes the whole scan fail with
 //!   [`RiskError::Account`] naming the lowest failing index.
 //! - Large scans run on one thread per available core (`std::thread::scope`) that take turns at
 //!   contiguous chunks of accounts, in order, until none is left: a thread slowed by another
@@ -294,8 +294,8 @@ fn check_column(name: &str, length: usize, accounts: usize, per_account: usize, 
     }
 }
 
-/// One block of rows, through the fast path where the parameters allow it and the CPU has AVX2
-/// and FMA, else through the exact path.
+/// One block of rows, through the fast path where the parameters allow it and the CPU has AVX-512F
+/// and DQ, or AVX2 and FMA, else through the exact path.
 fn scan_block(
     params: &RiskParams,
     constants: &Prepared,
@@ -305,6 +305,12 @@ fn scan_block(
 ) -> Result<(), (usize, Fault)> {
     #[cfg(target_arch = "x86_64")]
     if let Some(lanes) = &constants.lanes {
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq") {
+            #[allow(unsafe_code)]
+            // SAFETY: `scan_block_avx512` needs AVX-512F and DQ, checked just above, and AVX2 and
+            // FMA, which every CPU with AVX-512F has.
+            return unsafe { scan_block_avx512(params, constants, lanes, columns, first, rows) };
+        }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             #[allow(unsafe_code)]
             // SAFETY: `scan_block_avx2` needs nothing but AVX2 and FMA, which the CPU has: checked
@@ -328,6 +334,24 @@ fn scan_block_avx2(
 ) -> Result<(), (usize, Fault)> {
     let (assets, markets) = (params.assets.len(), params.markets.len());
     super::lanes::avx2::scan(lanes, columns, first, rows, |index| {
+        Ok(Row::of(&margin_of(params, constants, &columns.account(index, assets, markets))?))
+    })
+}
+
+/// The lanes' AVX-512 scan, which needs AVX-512F and DQ, with the exact path for the accounts it
+/// declines.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+fn scan_block_avx512(
+    params: &RiskParams,
+    constants: &Prepared,
+    lanes: &LanePlan,
+    columns: &Columns<'_>,
+    first: usize,
+    rows: ScanOutput<'_>,
+) -> Result<(), (usize, Fault)> {
+    let (assets, markets) = (params.assets.len(), params.markets.len());
+    super::lanes::avx512::scan(lanes, columns, first, rows, |index| {
         Ok(Row::of(&margin_of(params, constants, &columns.account(index, assets, markets))?))
     })
 }
