@@ -415,6 +415,131 @@ macro_rules! lane_formulas {
         fn ceil_div(numerator: V, divisor: Divisor) -> V {
             numerator.sub(V::splat(0.5)).mul(divisor.reciprocal).ceil()
         }
+
+        /// Rows `first..first + LANES` of a row-major column of `width` entries a row (empty for an
+        /// empty column).
+        fn rows_of(column: &[i64], first: usize, width: usize) -> &[i64] {
+            column.get(first * width..(first + LANES) * width).unwrap_or(&[])
+        }
+
+        /// Writes the rows of the block `rows` (accounts `first..first + rows.len()` of `columns`,
+        /// whose lengths were checked): `LANES` accounts at a time in lanes, and through `exact`
+        /// (the exact path, which may fail) the accounts the lanes decline and the last few that do
+        /// not fill a vector. Stops at the first failing account.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(in crate::risk) fn scan(
+            plan: &LanePlan,
+            columns: &Columns<'_>,
+            first: usize,
+            mut rows: ScanOutput<'_>,
+            exact: impl Fn(usize) -> Result<Row, Fault>,
+        ) -> Result<(), (usize, Fault)> {
+            let count = rows.len();
+            let full = count - count % LANES;
+            let write_exact = |row: usize, rows: &mut ScanOutput<'_>| -> Result<(), (usize, Fault)> {
+                let index = first + row;
+                rows.set(row, &exact(index).map_err(|fault| (index, fault))?);
+                Ok(())
+            };
+            for block_start in (0..full).step_by(LANES) {
+                let declined = block(plan, columns, first + block_start, &mut rows, block_start);
+                for lane in 0..LANES {
+                    if declined & (1 << lane) != 0 {
+                        write_exact(block_start + lane, &mut rows)?;
+                    }
+                }
+            }
+            for row in full..count {
+                write_exact(row, &mut rows)?;
+            }
+            Ok(())
+        }
+
+        /// Computes accounts `first..first + LANES` and writes them to `rows` from `row` on;
+        /// returns the bits of the lanes declined (whose rows hold nothing meaningful yet).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn block(plan: &LanePlan, columns: &Columns<'_>, first: usize, rows: &mut ScanOutput<'_>, row: usize) -> u32 {
+            let assets = plan.assets.len();
+            let markets = plan.markets.len();
+            let leverage = leverage_lanes(columns.max_leverage.get(first..first + LANES).unwrap_or(&[]));
+            let zero = V::splat(0.0);
+            // A leverage of 0 (or one beyond what the lanes convert) is declined.
+            let zero_leverage = leverage.le(zero);
+            let leverage = zero_leverage.select(V::splat(1.0), leverage);
+            let leverage = Divisor { value: leverage, reciprocal: V::splat(1.0).div(leverage) };
+            let mut sums = Sums {
+                net_equity: zero,
+                initial_margin: zero,
+                maintenance_margin: zero,
+                exposure: zero,
+                unsettled: zero_leverage,
+            };
+            let mut ranges = Ranges::new();
+            let holdings = rows_of(columns.holdings, first, assets);
+            let borrowed = rows_of(columns.borrowed, first, assets);
+            for (group, terms) in plan.assets.chunks(4).enumerate() {
+                let holding = transposed(holdings, assets, group);
+                let borrow =
+                    if borrowed.is_empty() { [Ranges::zero(); 4] } else { transposed(borrowed, assets, group) };
+                for (lane, terms) in terms.iter().enumerate() {
+                    let holding = ranges.signed(holding[lane]);
+                    let borrow = ranges.unsigned(borrow[lane]);
+                    add_holding(plan, terms, holding, borrow, leverage, &mut sums);
+                }
+            }
+            let (net_qty, net_cost) =
+                (rows_of(columns.net_qty, first, markets), rows_of(columns.net_cost, first, markets));
+            let (open_bids, open_asks) =
+                (rows_of(columns.open_bids, first, markets), rows_of(columns.open_asks, first, markets));
+            for (group, terms) in plan.markets.chunks(4).enumerate() {
+                // Each column is used up as soon as it is transposed, so few vectors are live at
+                // once: costs go straight into net equity, orders into the exposure's lots.
+                for cost in &transposed(net_cost, markets, group)[..terms.len()] {
+                    sums.net_equity = sums.net_equity.sub(ranges.signed(*cost));
+                }
+                let qty = transposed(net_qty, markets, group).map(|qty| ranges.signed(qty));
+                let (bids, asks) = (transposed(open_bids, markets, group), transposed(open_asks, markets, group));
+                for (lane, terms) in terms.iter().enumerate() {
+                    let (bids, asks) = (ranges.unsigned(bids[lane]), ranges.unsigned(asks[lane]));
+                    // |q| <= max(|q + bids|, |q - asks|) for non-negative orders: one bound on the
+                    // exposure covers the position too.
+                    let exposure_lots = qty[lane].add(bids).abs().max(qty[lane].sub(asks).abs());
+                    add_position(plan, terms, qty[lane], exposure_lots, leverage, &mut sums);
+                }
+            }
+            sums.unsettled = sums.unsettled.or(ranges.out());
+            finish(&sums, rows, row)
+        }
+
+        /// `Totals::margin` for a block, written to `rows` from `row` on: every amount is a whole
+        /// number below 2^53 and each ratio the same f64 division of the same two values as the
+        /// exact path's. Returns the bits of the unsettled lanes (and of those whose amounts the
+        /// module cannot convert back exactly).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn finish(sums: &Sums, rows: &mut ScanOutput<'_>, row: usize) -> u32 {
+            let Sums { net_equity, initial_margin, maintenance_margin, exposure, .. } = *sums;
+            let zero = V::splat(0.0);
+            let infinity = V::splat(f64::INFINITY);
+            let unsettled = sums.unsettled.or(unconvertible(net_equity, initial_margin, maintenance_margin));
+            let positive = net_equity.gt(zero);
+            let imr = positive.select(initial_margin.div(net_equity), infinity);
+            let mmr = positive.select(maintenance_margin.div(net_equity), infinity);
+            let margin_fraction = exposure.ne(zero).select(net_equity.div(exposure), infinity);
+            let liquidatable = maintenance_margin.gt(zero).and(mmr.ge(V::splat(1.0))).bits();
+            let span = row..row + LANES;
+            rows.net_equity[span.clone()].copy_from_slice(&as_i64(net_equity));
+            rows.initial_margin[span.clone()].copy_from_slice(&as_i64(initial_margin));
+            rows.maintenance_margin[span.clone()].copy_from_slice(&as_i64(maintenance_margin));
+            rows.imr[span.clone()].copy_from_slice(&imr.to_array());
+            rows.mmr[span.clone()].copy_from_slice(&mmr.to_array());
+            rows.margin_fraction[span.clone()].copy_from_slice(&margin_fraction.to_array());
+            let flags: [bool; LANES] = std::array::from_fn(|lane| liquidatable & (1 << lane) != 0);
+            rows.liquidatable[span].copy_from_slice(&flags);
+            unsettled.bits()
+        }
     };
 }
 
@@ -539,6 +664,11 @@ pub(super) mod avx2 {
         fn ne(self, other: V) -> Mask {
             Mask(_mm256_cmp_pd::<_CMP_NEQ_UQ>(self.0, other.0))
         }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn to_array(self) -> [f64; LANES] {
+            bytemuck::cast(self.0)
+        }
     }
 
     impl Mask {
@@ -597,6 +727,19 @@ pub(super) mod avx2 {
     impl Ranges {
         #[inline]
         #[target_feature(enable = "avx2,fma")]
+        fn new() -> Ranges {
+            Ranges { signed: _mm256_setzero_si256(), unsigned: _mm256_setzero_si256() }
+        }
+
+        /// A vector of zeros, for a column the scan does not have.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn zero() -> __m256i {
+            _mm256_setzero_si256()
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
         fn signed(&mut self, integers: __m256i) -> V {
             let offset = _mm256_add_epi64(integers, _mm256_set1_epi64x(LIMIT as i64));
             self.signed = _mm256_or_si256(self.signed, offset);
@@ -641,33 +784,29 @@ pub(super) mod avx2 {
         V(_mm256_sub_pd(_mm256_castsi256_pd(biased), _mm256_set1_pd(MAGIC)))
     }
 
+    /// The lanes with an amount beyond what [`as_i64`] converts exactly.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn unconvertible(net_equity: V, initial_margin: V, maintenance_margin: V) -> Mask {
+        let convertible = V::splat(CONVERTIBLE);
+        net_equity.abs().ge(convertible).or(initial_margin.ge(convertible)).or(maintenance_margin.ge(convertible))
+    }
+
+    /// Four leverages as f64 lanes: 0 for a lane that is missing or beyond 2^31 (a signed
+    /// conversion), which the caller declines.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn leverage_lanes(leverages: &[u32]) -> V {
+        let leverages: [u32; LANES] = leverages.try_into().unwrap_or([0; LANES]);
+        V(_mm256_max_pd(_mm256_cvtepi32_pd(bytemuck::cast(leverages)), _mm256_setzero_pd()))
+    }
+
     /// Whole f64s of magnitude below 2^51 as integers, exactly (the inverse of [`as_f64`]).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn as_i64(whole: V) -> [i64; LANES] {
         let biased = _mm256_castpd_si256(_mm256_add_pd(whole.0, _mm256_set1_pd(MAGIC)));
         bytemuck::cast(_mm256_sub_epi64(biased, _mm256_set1_epi64x(MAGIC.to_bits().cast_signed())))
-    }
-
-    /// The four flags of each 4-bit mask (lane 0 the lowest bit).
-    const FLAGS: [[bool; LANES]; 16] = {
-        let mut flags = [[false; LANES]; 16];
-        let mut mask = 0;
-        while mask < 16 {
-            let mut lane = 0;
-            while lane < LANES {
-                flags[mask][lane] = mask & (1 << lane) != 0;
-                lane += 1;
-            }
-            mask += 1;
-        }
-        flags
-    };
-
-    /// Rows `first..first + 4` of a row-major column of `width` entries a row (empty for an empty
-    /// column).
-    fn rows_of(column: &[i64], first: usize, width: usize) -> &[i64] {
-        column.get(first * width..(first + LANES) * width).unwrap_or(&[])
     }
 
     /// Four rows of a row-major column (`width` entries a row), as four vectors of four lanes: the
@@ -700,140 +839,8 @@ pub(super) mod avx2 {
             _mm256_permute2x128_si256::<0x31>(high01, high23),
         ]
     }
-
-    /// Writes the rows of the block `rows` (accounts `first..first + rows.len()` of `columns`,
-    /// whose lengths were checked): four accounts at a time in lanes, and through `exact` (the
-    /// exact path, which may fail) the accounts the lanes decline and the last few that do not
-    /// fill four lanes. Stops at the first failing account.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(in crate::risk) fn scan(
-        plan: &LanePlan,
-        columns: &Columns<'_>,
-        first: usize,
-        mut rows: ScanOutput<'_>,
-        exact: impl Fn(usize) -> Result<Row, Fault>,
-    ) -> Result<(), (usize, Fault)> {
-        let count = rows.len();
-        let full = count - count % LANES;
-        let write_exact = |row: usize, rows: &mut ScanOutput<'_>| -> Result<(), (usize, Fault)> {
-            let index = first + row;
-            rows.set(row, &exact(index).map_err(|fault| (index, fault))?);
-            Ok(())
-        };
-        for block in (0..full).step_by(LANES) {
-            let declined = block_of_four(plan, columns, first + block, &mut rows, block);
-            for lane in 0..LANES {
-                if declined & (1 << lane) != 0 {
-                    write_exact(block + lane, &mut rows)?;
-                }
-            }
-        }
-        for row in full..count {
-            write_exact(row, &mut rows)?;
-        }
-        Ok(())
-    }
-
-    /// Computes accounts `first..first + 4` and writes them to `rows` from `row` on; returns the
-    /// bits of the lanes declined (whose rows hold nothing meaningful yet).
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn block_of_four(
-        plan: &LanePlan,
-        columns: &Columns<'_>,
-        first: usize,
-        rows: &mut ScanOutput<'_>,
-        row: usize,
-    ) -> u32 {
-        let assets = plan.assets.len();
-        let markets = plan.markets.len();
-        let leverages: [u32; LANES] = columns.max_leverage[first..first + LANES].try_into().unwrap_or([0; LANES]);
-        let leverage = V(_mm256_cvtepi32_pd(bytemuck::cast(leverages)));
-        let zero = V::splat(0.0);
-        let zero_leverage = leverage.le(zero);
-        let leverage = zero_leverage.select(V::splat(1.0), leverage);
-        let leverage = Divisor { value: leverage, reciprocal: V::splat(1.0).div(leverage) };
-        let mut sums = Sums {
-            net_equity: zero,
-            initial_margin: zero,
-            maintenance_margin: zero,
-            exposure: zero,
-            unsettled: zero_leverage,
-        };
-        let mut ranges = Ranges { signed: _mm256_setzero_si256(), unsigned: _mm256_setzero_si256() };
-        let holdings = rows_of(columns.holdings, first, assets);
-        let borrowed = rows_of(columns.borrowed, first, assets);
-        for (group, terms) in plan.assets.chunks(LANES).enumerate() {
-            let holding = transposed(holdings, assets, group);
-            let borrow =
-                if borrowed.is_empty() { [_mm256_setzero_si256(); LANES] } else { transposed(borrowed, assets, group) };
-            for (lane, terms) in terms.iter().enumerate() {
-                let holding = ranges.signed(holding[lane]);
-                let borrow = ranges.unsigned(borrow[lane]);
-                add_holding(plan, terms, holding, borrow, leverage, &mut sums);
-            }
-        }
-        let (net_qty, net_cost) = (rows_of(columns.net_qty, first, markets), rows_of(columns.net_cost, first, markets));
-        let (open_bids, open_asks) =
-            (rows_of(columns.open_bids, first, markets), rows_of(columns.open_asks, first, markets));
-        for (group, terms) in plan.markets.chunks(LANES).enumerate() {
-            // Each column is used up as soon as it is transposed, so few vectors are live at
-            // once: costs go straight into net equity, orders into the exposure's lots.
-            for cost in &transposed(net_cost, markets, group)[..terms.len()] {
-                sums.net_equity = sums.net_equity.sub(ranges.signed(*cost));
-            }
-            let qty = transposed(net_qty, markets, group).map(|qty| ranges.signed(qty));
-            let (bids, asks) = (transposed(open_bids, markets, group), transposed(open_asks, markets, group));
-            for (lane, terms) in terms.iter().enumerate() {
-                let (bids, asks) = (ranges.unsigned(bids[lane]), ranges.unsigned(asks[lane]));
-                // |q| <= max(|q + bids|, |q - asks|) for non-negative orders: one bound on the
-                // exposure covers the position too.
-                let exposure_lots = qty[lane].add(bids).abs().max(qty[lane].sub(asks).abs());
-                add_position(plan, terms, qty[lane], exposure_lots, leverage, &mut sums);
-            }
-        }
-        sums.unsettled = sums.unsettled.or(ranges.out());
-        finish(&sums, rows, row)
-    }
-
-    /// `Totals::margin` for four accounts, written to `rows` from `row` on: every amount is a
-    /// whole number below 2^53 and each ratio the same f64 division of the same two values as the
-    /// exact path's. Returns the bits of the unsettled lanes (and of those whose amounts are
-    /// beyond [`as_i64`]).
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn finish(sums: &Sums, rows: &mut ScanOutput<'_>, row: usize) -> u32 {
-        let Sums { net_equity, initial_margin, maintenance_margin, exposure, .. } = *sums;
-        let zero = V::splat(0.0);
-        let infinity = V::splat(f64::INFINITY);
-        let convertible = V::splat(CONVERTIBLE);
-        let unsettled = sums
-            .unsettled
-            .or(net_equity.abs().ge(convertible))
-            .or(initial_margin.ge(convertible))
-            .or(maintenance_margin.ge(convertible));
-        let positive = net_equity.gt(zero);
-        let imr = positive.select(initial_margin.div(net_equity), infinity);
-        let mmr = positive.select(maintenance_margin.div(net_equity), infinity);
-        let margin_fraction = exposure.ne(zero).select(net_equity.div(exposure), infinity);
-        let liquidatable = maintenance_margin.gt(zero).and(mmr.ge(V::splat(1.0))).bits();
-        let span = row..row + LANES;
-        rows.net_equity[span.clone()].copy_from_slice(&as_i64(net_equity));
-        rows.initial_margin[span.clone()].copy_from_slice(&as_i64(initial_margin));
-        rows.maintenance_margin[span.clone()].copy_from_slice(&as_i64(maintenance_margin));
-        rows.imr[span.clone()].copy_from_slice(&bytemuck::cast::<__m256d, [f64; LANES]>(imr.0));
-        rows.mmr[span.clone()].copy_from_slice(&bytemuck::cast::<__m256d, [f64; LANES]>(mmr.0));
-        rows.margin_fraction[span.clone()].copy_from_slice(&bytemuck::cast::<__m256d, [f64; LANES]>(margin_fraction.0));
-        rows.liquidatable[span].copy_from_slice(&FLAGS[liquidatable as usize & 0b1111]);
-        unsettled.bits()
-    }
 }
 
-/// The lanes in AVX-512 vectors of eight f64 (lane `i` is account `first + i` of a block of
-/// eight): the same formulas as [`avx2`], half the instructions an account. Every function needs
-/// AVX-512F and DQ: [`super::scan`] calls in only after checking the CPU.
-#[cfg(target_arch = "x86_64")]
 pub(super) mod avx512 {
     use std::arch::x86_64::{
         __m256i, __m512d, __m512i, __mmask8, _mm512_abs_pd, _mm512_add_epi64, _mm512_add_pd, _mm512_cmp_pd_mask,
@@ -951,6 +958,11 @@ pub(super) mod avx512 {
         fn ne(self, other: V) -> Mask {
             Mask(_mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(self.0, other.0))
         }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn to_array(self) -> [f64; LANES] {
+            bytemuck::cast(self.0)
+        }
     }
 
     impl Mask {
@@ -1009,6 +1021,19 @@ pub(super) mod avx512 {
     impl Ranges {
         #[inline]
         #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn new() -> Ranges {
+            Ranges { signed: _mm512_setzero_si512(), unsigned: _mm512_setzero_si512() }
+        }
+
+        /// A vector of zeros, for a column the scan does not have.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+        fn zero() -> __m512i {
+            _mm512_setzero_si512()
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
         fn signed(&mut self, integers: __m512i) -> V {
             let offset = _mm512_add_epi64(integers, _mm512_set1_epi64(LIMIT as i64));
             self.signed = _mm512_or_si512(self.signed, offset);
@@ -1039,17 +1064,26 @@ pub(super) mod avx512 {
         V(_mm512_cvtepi64_pd(integers))
     }
 
+    /// No lane: [`as_i64`] converts every amount of a settled lane (below 2^53) exactly.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    fn unconvertible(_net_equity: V, _initial_margin: V, _maintenance_margin: V) -> Mask {
+        Mask::empty()
+    }
+
+    /// Eight leverages as f64 lanes: 0 for a lane that is missing, which the caller declines.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+    fn leverage_lanes(leverages: &[u32]) -> V {
+        let leverages: [u32; LANES] = leverages.try_into().unwrap_or([0; LANES]);
+        V(_mm512_cvtepu32_pd(bytemuck::cast::<_, __m256i>(leverages)))
+    }
+
     /// Whole f64s below 2^53 in magnitude as integers, exactly.
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     fn as_i64(whole: V) -> [i64; LANES] {
         bytemuck::cast(_mm512_cvttpd_epi64(whole.0))
-    }
-
-    /// Rows `first..first + 8` of a row-major column of `width` entries a row (empty for an empty
-    /// column).
-    fn rows_of(column: &[i64], first: usize, width: usize) -> &[i64] {
-        column.get(first * width..(first + LANES) * width).unwrap_or(&[])
     }
 
     /// Eight rows of a row-major column (`width` entries a row), as four vectors of eight lanes:
@@ -1087,120 +1121,6 @@ pub(super) mod avx512 {
             _mm512_permutex2var_epi64(high03, lower, high47),
             _mm512_permutex2var_epi64(high03, upper, high47),
         ]
-    }
-
-    /// As [`super::avx2::scan`], eight accounts at a time.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    pub(in crate::risk) fn scan(
-        plan: &LanePlan,
-        columns: &Columns<'_>,
-        first: usize,
-        mut rows: ScanOutput<'_>,
-        exact: impl Fn(usize) -> Result<Row, Fault>,
-    ) -> Result<(), (usize, Fault)> {
-        let count = rows.len();
-        let full = count - count % LANES;
-        let write_exact = |row: usize, rows: &mut ScanOutput<'_>| -> Result<(), (usize, Fault)> {
-            let index = first + row;
-            rows.set(row, &exact(index).map_err(|fault| (index, fault))?);
-            Ok(())
-        };
-        for block in (0..full).step_by(LANES) {
-            let declined = block_of_eight(plan, columns, first + block, &mut rows, block);
-            for lane in 0..LANES {
-                if declined & (1 << lane) != 0 {
-                    write_exact(block + lane, &mut rows)?;
-                }
-            }
-        }
-        for row in full..count {
-            write_exact(row, &mut rows)?;
-        }
-        Ok(())
-    }
-
-    /// Computes accounts `first..first + 8` and writes them to `rows` from `row` on; returns the
-    /// bits of the lanes declined (whose rows hold nothing meaningful yet).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    fn block_of_eight(
-        plan: &LanePlan,
-        columns: &Columns<'_>,
-        first: usize,
-        rows: &mut ScanOutput<'_>,
-        row: usize,
-    ) -> u32 {
-        let assets = plan.assets.len();
-        let markets = plan.markets.len();
-        let leverages: [u32; LANES] = columns.max_leverage[first..first + LANES].try_into().unwrap_or([0; LANES]);
-        let leverage = V(_mm512_cvtepu32_pd(bytemuck::cast::<_, __m256i>(leverages)));
-        let zero = V::splat(0.0);
-        let zero_leverage = leverage.le(zero);
-        let leverage = zero_leverage.select(V::splat(1.0), leverage);
-        let leverage = Divisor { value: leverage, reciprocal: V::splat(1.0).div(leverage) };
-        let mut sums = Sums {
-            net_equity: zero,
-            initial_margin: zero,
-            maintenance_margin: zero,
-            exposure: zero,
-            unsettled: zero_leverage,
-        };
-        let mut ranges = Ranges { signed: _mm512_setzero_si512(), unsigned: _mm512_setzero_si512() };
-        let holdings = rows_of(columns.holdings, first, assets);
-        let borrowed = rows_of(columns.borrowed, first, assets);
-        for (group, terms) in plan.assets.chunks(4).enumerate() {
-            let holding = transposed(holdings, assets, group);
-            let borrow =
-                if borrowed.is_empty() { [_mm512_setzero_si512(); 4] } else { transposed(borrowed, assets, group) };
-            for (lane, terms) in terms.iter().enumerate() {
-                let holding = ranges.signed(holding[lane]);
-                let borrow = ranges.unsigned(borrow[lane]);
-                add_holding(plan, terms, holding, borrow, leverage, &mut sums);
-            }
-        }
-        let (net_qty, net_cost) = (rows_of(columns.net_qty, first, markets), rows_of(columns.net_cost, first, markets));
-        let (open_bids, open_asks) =
-            (rows_of(columns.open_bids, first, markets), rows_of(columns.open_asks, first, markets));
-        for (group, terms) in plan.markets.chunks(4).enumerate() {
-            for cost in &transposed(net_cost, markets, group)[..terms.len()] {
-                sums.net_equity = sums.net_equity.sub(ranges.signed(*cost));
-            }
-            let qty = transposed(net_qty, markets, group).map(|qty| ranges.signed(qty));
-            let (bids, asks) = (transposed(open_bids, markets, group), transposed(open_asks, markets, group));
-            for (lane, terms) in terms.iter().enumerate() {
-                let (bids, asks) = (ranges.unsigned(bids[lane]), ranges.unsigned(asks[lane]));
-                let exposure_lots = qty[lane].add(bids).abs().max(qty[lane].sub(asks).abs());
-                add_position(plan, terms, qty[lane], exposure_lots, leverage, &mut sums);
-            }
-        }
-        sums.unsettled = sums.unsettled.or(ranges.out());
-        finish(&sums, rows, row)
-    }
-
-    /// `Totals::margin` for eight accounts, written to `rows` from `row` on (see
-    /// [`super::avx2`]'s); returns the bits of the unsettled lanes.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-    fn finish(sums: &Sums, rows: &mut ScanOutput<'_>, row: usize) -> u32 {
-        let Sums { net_equity, initial_margin, maintenance_margin, exposure, unsettled } = *sums;
-        let zero = V::splat(0.0);
-        let infinity = V::splat(f64::INFINITY);
-        let positive = net_equity.gt(zero);
-        let imr = positive.select(initial_margin.div(net_equity), infinity);
-        let mmr = positive.select(maintenance_margin.div(net_equity), infinity);
-        let margin_fraction = exposure.ne(zero).select(net_equity.div(exposure), infinity);
-        let liquidatable = maintenance_margin.gt(zero).and(mmr.ge(V::splat(1.0))).bits();
-        let span = row..row + LANES;
-        rows.net_equity[span.clone()].copy_from_slice(&as_i64(net_equity));
-        rows.initial_margin[span.clone()].copy_from_slice(&as_i64(initial_margin));
-        rows.maintenance_margin[span.clone()].copy_from_slice(&as_i64(maintenance_margin));
-        rows.imr[span.clone()].copy_from_slice(&bytemuck::cast::<__m512d, [f64; LANES]>(imr.0));
-        rows.mmr[span.clone()].copy_from_slice(&bytemuck::cast::<__m512d, [f64; LANES]>(mmr.0));
-        rows.margin_fraction[span.clone()].copy_from_slice(&bytemuck::cast::<__m512d, [f64; LANES]>(margin_fraction.0));
-        let flags: [bool; LANES] = std::array::from_fn(|lane| liquidatable & (1 << lane) != 0);
-        rows.liquidatable[span].copy_from_slice(&flags);
-        unsettled.bits()
     }
 }
 
