@@ -23,13 +23,13 @@
 //! flat-part shortcut, and the ratios the same f64 divisions of the same whole numbers as
 //! `Totals::margin`'s.
 //!
-//! Costs: the columns of four consecutive accounts are loaded four values at a time and
-//! transposed in registers, so a lane holds one account's market or asset (a four-wide column is
-//! loaded as its four rows outright). Per market about forty vector operations, per asset about
+//! Costs: a block's columns (four or eight consecutive accounts) are loaded four entries a row at a
+//! time and transposed in registers, so a lane holds one account's market or asset (a four-wide
+//! column is loaded whole). Per market about forty vector operations, per asset about
 //! as many, borrow terms included (computed for every asset: a branch on whether one of four
 //! accounts owes mispredicts too often), fewer for a whole price (nothing to divide) or the identity
 //! haircut (nothing to round); square roots and divisions only past a curve's flat part; then a
-//! dozen to finish the four rows, with no per-account loop or horizontal sum. About 320
+//! dozen to finish the block's rows, with no per-account loop or horizontal sum. About 320
 //! instructions an account of 4 holdings and 4 perpetuals with AVX2: 3.5-4 ns a position on one
 //! core of the benchmark VM, against about 13 ns for the exact path; with AVX-512 (eight accounts a
 //! vector, 32 registers, so no spills) 15-25% less again
