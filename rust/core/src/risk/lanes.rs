@@ -197,8 +197,13 @@ fn lot_notional(market: &MarketRisk) -> Option<f64> {
     exact_f64(u64::try_from(notional).ok()?)
 }
 
-/// The formulas of the lanes, written once over a module's `V` (a vector of f64 lanes, one an
-/// account) and `Mask` (a lane predicate), and compiled into it with its target features.
+/// The formulas of the lanes and the block loop around them (`scan`), written once and compiled
+/// into a module with its target features. The module supplies `LANES` (accounts a vector), `V` (a
+/// vector of f64 lanes: arithmetic, comparisons giving a `Mask`, `to_array`), `Mask` (a lane
+/// predicate: `and`, `or`, `select`, `ones`, `all`, `bits`, `empty`), `Ranges` (range checks of
+/// the loaded integers: `new`, `zero`, `signed`, `unsigned`, `out`), `transposed` (four entries a
+/// row of a block's rows, as four vectors), `leverage_lanes`, `as_i64` and `unconvertible` (the
+/// lanes whose amounts `as_i64` cannot convert exactly).
 #[cfg(target_arch = "x86_64")]
 macro_rules! lane_formulas {
     ($features:literal) => {
