@@ -647,6 +647,48 @@ STAGE_SCENARIOS = {
         ),
     ),
 )
+# Found by this test: a loss socialized onto the lenders left one of them (a leveraged lender whose id
+# came before the liquidated subaccount's) below zero and liquidatable, unvisited in that call.
+@example(
+    scenario=Scenario(
+        traders=(
+            Trader(usdc=502, sol=37, btc_cents=0, leverage=50, auto_lend=True),
+            Trader(usdc=200, sol=0, btc_cents=0, leverage=2, auto_lend=True),
+            Trader(usdc=500, sol=42, btc_cents=37, leverage=50, auto_lend=False),
+            Trader(usdc=5621, sol=0, btc_cents=22, leverage=17, auto_lend=True),
+        ),
+        maker_usdc=20000,
+        ladders=(
+            ("SOL_USDC_PERP", Ladder(levels=1, spacing_bp=100, size=17)),
+            ("BTC_USDC_PERP", Ladder(levels=1, spacing_bp=100, size=17)),
+            ("SOL_USDC", Ladder(levels=2, spacing_bp=300, size=7)),
+            ("BTC_USDC", Ladder(levels=1, spacing_bp=50, size=17)),
+        ),
+        backstop=None,
+        trades=(
+            Trade(market="SOL_USDC_PERP", long=3, short=0, percent=50, maker_is_short=True),
+            Trade(market="SOL_USDC_PERP", long=3, short=0, percent=97, maker_is_short=True),
+            Trade(market="SOL_USDC_PERP", long=1, short=0, percent=15, maker_is_short=False),
+            Trade(market="SOL_USDC_PERP", long=2, short=0, percent=67, maker_is_short=True),
+            Trade(market="BTC_USDC_PERP", long=0, short=3, percent=77, maker_is_short=False),
+            Trade(market="SOL_USDC_PERP", long=1, short=3, percent=45, maker_is_short=True),
+            Trade(market="SOL_USDC_PERP", long=1, short=0, percent=78, maker_is_short=False),
+            Trade(market="SOL_USDC_PERP", long=2, short=1, percent=50, maker_is_short=True),
+            Trade(market="SOL_USDC_PERP", long=2, short=0, percent=97, maker_is_short=True),
+            Trade(market="SOL_USDC_PERP", long=2, short=0, percent=54, maker_is_short=True),
+        ),
+        borrows=(),
+        path=(
+            ("mark", "SOL_USDC_PERP", -400),
+            ("requote",),
+            ("requote",),
+            ("advance", 1000),
+            ("index", "BTC", -400),
+            ("move", "BTC", -25),
+            ("requote",),
+        ),
+    ),
+)
 def test_waterfall_leaves_no_deficit_conserves_and_spares_bystanders(scenario: Scenario) -> None:
     world = World(scenario)
     violations = run_path(world)

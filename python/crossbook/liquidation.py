@@ -25,6 +25,9 @@ decides the order, with the parameters of ``VenueConfig.liquidation``:
    from its own assets, its other collateral converted for the rest, what still remains written off
    with the lenders paid in notional, shortfalls from the liquidation fund, then socialized: only once
    nothing is left. The liquidation ends.
+7. A write-off lowers the lenders' claims, which can leave a lender short of margin: after a pass in
+   which any subaccount reached step 6, the margin is scanned again and the subaccounts that became
+   liquidatable are liquidated in the same call, until a pass reaches step 6 no more.
 
 Each stage is an ``Liquidation`` event naming it. The liquidation fee (``fee`` of the notional) goes to
 the liquidation fund on the book and to the provider in a backstop transfer; it never takes the
@@ -65,32 +68,48 @@ class Waterfall:
 
 
 def run(engine: Any, waterfall: Waterfall) -> None:
-    """Liquidates every subaccount that the last scan flagged or that is already liquidating."""
-    for account in sorted(set(engine.liquidatable()) | set(engine.liquidating())):
-        liquidate(engine, account, waterfall)
+    """Liquidates every subaccount that the last scan flagged or that is already liquidating. A loss
+    socialized on the way writes down the lenders' claims, which can leave a lender with too little
+    margin: after such a pass the margin is scanned again and the subaccounts that became
+    liquidatable are liquidated too, until a pass socializes nothing (each round takes at least one
+    subaccount not taken before, so this ends)."""
+    taken: set[int] = set()
+    pending = sorted(set(engine.liquidatable()) | set(engine.liquidating()))
+    while pending:
+        socialized = False
+        for account in pending:
+            socialized |= liquidate(engine, account, waterfall)
+        taken.update(pending)
+        if not socialized:
+            return
+        engine.rescan_margin()
+        pending = sorted(set(engine.liquidatable()) - taken)
 
 
-def liquidate(engine: Any, account: int, waterfall: Waterfall) -> None:
-    """One pass of the waterfall for one subaccount (see the module docs)."""
+def liquidate(engine: Any, account: int, waterfall: Waterfall) -> bool:
+    """One pass of the waterfall for one subaccount (see the module docs); whether it reached the
+    last stage, settling debts, where a loss can be socialized."""
     engine.start_liquidation(account)
     for _ in range(ON_BOOK_LOOPS_PER_PASS):
         margin = engine.margin(account)
         if margin["mmr"] < waterfall.target_mmr:
             engine.end_liquidation(account)
-            return
+            return False
         if Decimal(margin["net_equity"]) < 0 or margin["mmr"] > waterfall.auto_close_mmr:
             break
         if engine.liquidate_on_book(account, waterfall.chunk_e8, waterfall.fee_e8) == 0:
             break
     else:
-        return
+        return False
     if Decimal(engine.margin(account)["net_equity"]) >= 0:
         engine.liquidate_to_backstop(account, waterfall.fee_e8)
     if _needs_more(engine.margin(account), waterfall):
         engine.auto_deleverage(account)
-    if _needs_more(engine.margin(account), waterfall):
+    settled = _needs_more(engine.margin(account), waterfall)
+    if settled:
         engine.settle_liquidation_debts(account)
     engine.end_liquidation(account)
+    return settled
 
 
 def _needs_more(margin: dict[str, Any], waterfall: Waterfall) -> bool:
