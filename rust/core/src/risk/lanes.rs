@@ -197,6 +197,35 @@ fn lot_notional(market: &MarketRisk) -> Option<f64> {
     exact_f64(u64::try_from(notional).ok()?)
 }
 
+/// The element-wise arithmetic of a module's `V` (a newtype over its f64 vector), one intrinsic an
+/// operation: `add`, `sub`, `mul`, `div`, `max` and `min` of two vectors (`max`/`min` return the
+/// second operand when either is NaN; no lane the formulas keep is), `sqrt`, and `mul_sub`
+/// (`self * factor - subtrahend`, rounded once).
+#[cfg(target_arch = "x86_64")]
+macro_rules! lane_arithmetic {
+    ($features:literal, [$($name:ident: $intrinsic:ident),*], sqrt: $sqrt:ident, mul_sub: $fmsub:ident) => {
+        impl V {
+            $(
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn $name(self, other: V) -> V {
+                    V($intrinsic(self.0, other.0))
+                }
+            )*
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn sqrt(self) -> V {
+                V($sqrt(self.0))
+            }
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn mul_sub(self, factor: V, subtrahend: V) -> V {
+                V($fmsub(self.0, factor.0, subtrahend.0))
+            }
+        }
+    };
+}
+
 /// The formulas of the lanes and the block loop around them (`scan`), written once and compiled
 /// into a module with its target features. The module supplies `LANES` (accounts a vector), `V` (a
 /// vector of f64 lanes: arithmetic, comparisons giving a `Mask`, `to_array`), `Mask` (a lane
@@ -586,49 +615,6 @@ pub(super) mod avx2 {
         }
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        fn add(self, other: V) -> V {
-            V(_mm256_add_pd(self.0, other.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn sub(self, other: V) -> V {
-            V(_mm256_sub_pd(self.0, other.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn mul(self, other: V) -> V {
-            V(_mm256_mul_pd(self.0, other.0))
-        }
-        /// `self * factor - subtrahend`, rounded once (fused).
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn mul_sub(self, factor: V, subtrahend: V) -> V {
-            V(_mm256_fmsub_pd(self.0, factor.0, subtrahend.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn div(self, other: V) -> V {
-            V(_mm256_div_pd(self.0, other.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn sqrt(self) -> V {
-            V(_mm256_sqrt_pd(self.0))
-        }
-        /// Lane-wise maximum (`maxpd`: the second operand when either is NaN; none is here).
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn max(self, other: V) -> V {
-            V(_mm256_max_pd(self.0, other.0))
-        }
-        /// Lane-wise minimum (`minpd`: the second operand when either is NaN; none is here).
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        fn min(self, other: V) -> V {
-            V(_mm256_min_pd(self.0, other.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
         fn abs(self) -> V {
             V(_mm256_andnot_pd(_mm256_set1_pd(-0.0), self.0))
         }
@@ -718,6 +704,19 @@ pub(super) mod avx2 {
         }
     }
 
+    lane_arithmetic!(
+        "avx2,fma",
+        [
+            add: _mm256_add_pd,
+            sub: _mm256_sub_pd,
+            mul: _mm256_mul_pd,
+            div: _mm256_div_pd,
+            max: _mm256_max_pd,
+            min: _mm256_min_pd
+        ],
+        sqrt: _mm256_sqrt_pd,
+        mul_sub: _mm256_fmsub_pd
+    );
     lane_formulas!("avx2,fma");
 
     /// Range checks of the integers loaded into lanes, accumulated as bits.
@@ -880,49 +879,6 @@ pub(super) mod avx512 {
         }
         #[inline]
         #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-        fn add(self, other: V) -> V {
-            V(_mm512_add_pd(self.0, other.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-        fn sub(self, other: V) -> V {
-            V(_mm512_sub_pd(self.0, other.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-        fn mul(self, other: V) -> V {
-            V(_mm512_mul_pd(self.0, other.0))
-        }
-        /// `self * factor - subtrahend`, rounded once (fused).
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-        fn mul_sub(self, factor: V, subtrahend: V) -> V {
-            V(_mm512_fmsub_pd(self.0, factor.0, subtrahend.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-        fn div(self, other: V) -> V {
-            V(_mm512_div_pd(self.0, other.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-        fn sqrt(self) -> V {
-            V(_mm512_sqrt_pd(self.0))
-        }
-        /// Lane-wise maximum (`vmaxpd`: the second operand when either is NaN; none is here).
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-        fn max(self, other: V) -> V {
-            V(_mm512_max_pd(self.0, other.0))
-        }
-        /// Lane-wise minimum (`vminpd`: the second operand when either is NaN; none is here).
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-        fn min(self, other: V) -> V {
-            V(_mm512_min_pd(self.0, other.0))
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
         fn abs(self) -> V {
             V(_mm512_abs_pd(self.0))
         }
@@ -1012,6 +968,19 @@ pub(super) mod avx512 {
         }
     }
 
+    lane_arithmetic!(
+        "avx512f,avx512dq,avx2,fma",
+        [
+            add: _mm512_add_pd,
+            sub: _mm512_sub_pd,
+            mul: _mm512_mul_pd,
+            div: _mm512_div_pd,
+            max: _mm512_max_pd,
+            min: _mm512_min_pd
+        ],
+        sqrt: _mm512_sqrt_pd,
+        mul_sub: _mm512_fmsub_pd
+    );
     lane_formulas!("avx512f,avx512dq,avx2,fma");
 
     /// Range checks of the integers loaded into lanes, accumulated as bits.
