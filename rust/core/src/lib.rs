@@ -12,9 +12,11 @@
 //! - [`risk`]: collateral haircuts, IMF/MMF, the vectorized margin scan, liquidation prices.
 //! - [`decimal`]: exact decimal strings to integer counts of a unit, and back.
 //! - [`workload`]: the seeded, standard order-book workload that benchmarks run.
+//! - [`baseline_book`]: the minimal array-of-levels book the book benchmark measures as its yardstick.
 //! - [`journal`]: the write-ahead journal and snapshot file formats, decoder and writer.
 //! - [`error`]: errors for misuse (trading outcomes are events, not errors).
 
+pub mod baseline_book;
 pub mod book;
 pub mod decimal;
 pub mod error;
