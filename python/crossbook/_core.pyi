@@ -24,6 +24,7 @@ __all__ = [
     "OP_PLACE",
     "REASONS",
     "STP_SHIFT",
+    "BaselineBook",
     "Engine",
     "Event",
     "Fill",
@@ -181,6 +182,24 @@ class OrderBook:
     def __len__(self) -> int: ...
 
 def standard_workload(seed: int, warmup: int, operations: int) -> tuple[_Columns, _Columns]: ...
+
+@final
+class BaselineBook:
+    """The book benchmark's yardstick: a minimal array-of-levels book over a fixed price window."""
+
+    def __new__(cls, lowest: int, highest: int) -> BaselineBook: ...
+    def load(
+        self,
+        op: npt.NDArray[np.uint8],
+        side: npt.NDArray[np.uint8],
+        price: npt.NDArray[np.int64],
+        quantity: npt.NDArray[np.int64],
+        owner: npt.NDArray[np.uint64] | None = None,
+        order_id: npt.NDArray[np.uint64] | None = None,
+        flags: npt.NDArray[np.uint16] | None = None,
+    ) -> None: ...
+    def run(self) -> int: ...
+    def orders(self) -> list[RestingOrder]: ...
 
 @final
 class OrderFill:

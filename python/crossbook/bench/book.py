@@ -8,16 +8,21 @@ aggressive IOC limits. It runs through
 - the **bulk** API: ``OrderBook.execute_batch`` over numpy columns, in batches of 100,000 rows
   (streaming-sized batches let the allocator recycle event memory; one giant batch pays the
   kernel for every fresh page of its result);
+- the **baseline**: a minimal array-of-levels Rust book (:class:`crossbook._core.BaselineBook`,
+  limit orders and cancels, no events, no filters, no checks while it runs), the yardstick issue #2
+  sets the bulk API's target against: within 1.5x of it. It runs the same rows in turn with the two
+  books above, so its ratio holds up when the host's speed does not;
 - the **pure-Python reference** book (:mod:`crossbook.reference_book`), per call, the baseline. It is
   written to be obviously correct (linear scans over the whole book), thousands of times slower, so
   it runs once, on the first ``reference_operations`` rows of the same workload; ns/op is compared.
 
-The Rust books must end identical to each other, and to the reference over its prefix; the
-benchmark checks that before it reports.
+The Rust books (the baseline included) must end identical to each other, and to the reference over
+its prefix; the benchmark checks that before it reports.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,8 +30,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from crossbook import OrderBook
+from crossbook._core import BaselineBook
 from crossbook.batch import FLAG_IOC, OP_CANCEL, OP_PLACE, standard_workload
-from crossbook.bench.report import Measurement, format_table, measure
+from crossbook.bench.report import Measurement, Setup, format_table, measure, measure_in_turn
 from crossbook.reference_book import ReferenceBook, order_tuple
 
 SIDE_NAMES = ("Bid", "Ask")
@@ -38,18 +44,35 @@ class _PerCallBook(Protocol):
     def cancel(self, order_id: int) -> bool: ...
 
 
+#: The issue's target for the bulk API: at most this many times the baseline book's time.
+BULK_TARGET_RATIO = 1.5
+
+
 @dataclass(frozen=True)
 class BookBenchmark:
     per_call: Measurement
     bulk: Measurement
+    baseline: Measurement
     reference: Measurement
+
+    @property
+    def bulk_over_baseline(self) -> float:
+        """Median over rounds of the bulk API's time / the baseline's, run in turn."""
+        return statistics.median(
+            bulk / baseline for bulk, baseline in zip(self.bulk.seconds, self.baseline.seconds, strict=True)
+        )
 
     def table(self) -> str:
         title = (
             f"Order book: standard workload (seed 42, {self.per_call.operations:,} operations, "
             f"reference on the first {self.reference.operations:,}; median of {len(self.per_call.seconds)} runs)"
         )
-        return format_table(title, [self.bulk, self.per_call, self.reference], self.reference)
+        rows = [self.baseline, self.bulk, self.per_call, self.reference]
+        ratio = (
+            f"bulk API / minimal array-of-levels book: {self.bulk_over_baseline:.2f}x, median over rounds "
+            f"(target <= {BULK_TARGET_RATIO}x)"
+        )
+        return format_table(title, rows, self.reference) + "\n" + ratio
 
 
 def _calls(book: _PerCallBook, rows: dict[str, np.ndarray]) -> list[tuple[Callable[..., object], tuple[Any, ...]]]:
@@ -86,9 +109,7 @@ def run_book_benchmark(
     prefix = _slice(measured, 0, reference_operations)
     finals: dict[str, Any] = {}
 
-    def per_call_setup(
-        name: str, make: Callable[[], _PerCallBook], rows: dict[str, np.ndarray]
-    ) -> Callable[[], Callable[[], object]]:
+    def per_call_setup(name: str, make: Callable[[], _PerCallBook], rows: dict[str, np.ndarray]) -> Setup:
         def setup() -> Callable[[], object]:
             book = make()
             _run_calls(_calls(book, warm))
@@ -110,14 +131,31 @@ def run_book_benchmark(
 
         return run
 
-    per_call = measure("per-call API (Rust)", operations, repeats, per_call_setup("per-call", OrderBook, measured))
-    bulk = measure("bulk API (Rust, numpy columns)", operations, repeats, bulk_setup)
+    prices = np.concatenate([warm["price"], measured["price"]])
+    window = (int(prices[prices > 0].min()), int(prices.max()))
+
+    def baseline_setup() -> Callable[[], object]:
+        book = BaselineBook(*window)
+        book.load(**warm)
+        book.run()
+        book.load(**measured)
+        finals["baseline"] = book
+        return book.run
+
+    baseline, bulk, per_call = measure_in_turn(
+        repeats,
+        [
+            ("minimal array-of-levels book (Rust)", operations, baseline_setup),
+            ("bulk API (Rust, numpy columns)", operations, bulk_setup),
+            ("per-call API (Rust)", operations, per_call_setup("per-call", OrderBook, measured)),
+        ],
+    )
     reference = measure(
         "pure-Python reference", reference_operations, 1, per_call_setup("reference", ReferenceBook, prefix)
     )
     per_call_setup("prefix", OrderBook, prefix)()()
 
     books = {name: [order_tuple(order) for order in book.orders()] for name, book in finals.items()}
-    if books["per-call"] != books["bulk"] or books["prefix"] != books["reference"]:
+    if not books["per-call"] == books["bulk"] == books["baseline"] or books["prefix"] != books["reference"]:
         raise AssertionError("the books disagree after the workload: the benchmark is not comparing like for like")
-    return BookBenchmark(per_call=per_call, bulk=bulk, reference=reference)
+    return BookBenchmark(per_call=per_call, bulk=bulk, baseline=baseline, reference=reference)

@@ -26,26 +26,44 @@ class Measurement:
         return 1e9 / self.ns_per_op
 
 
-def measure(name: str, operations: int, repeats: int, run: Callable[[], Callable[[], object]]) -> Measurement:
+Setup = Callable[[], Callable[[], object]]
+"""Does the untimed setup of one run and returns the callable to time."""
+
+
+def measure(name: str, operations: int, repeats: int, run: Setup) -> Measurement:
     """Times ``repeats`` runs; ``run()`` does the untimed setup and returns the timed callable.
 
     The cyclic garbage collector is off while a run is timed, as ``timeit`` does: the harness holds
     millions of prepared argument tuples, and collections that traverse them would be measured as
     if the engine had caused them.
     """
-    seconds = []
+    return measure_in_turn(repeats, [(name, operations, run)])[0]
+
+
+def measure_in_turn(repeats: int, runs: list[tuple[str, int, Setup]]) -> list[Measurement]:
+    """Times ``repeats`` rounds of every ``(name, operations, setup)``, one run of each in turn.
+
+    Taking turns means a slow phase of a shared host slows every way of running a workload alike,
+    so the ratios of their medians hold up where the absolute figures do not. As in
+    :func:`measure`, the garbage collector is off while a run is timed.
+    """
+    seconds: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        timed = run()
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            timed()
-            seconds.append(time.perf_counter() - start)
-        finally:
-            if collecting:
-                gc.enable()
-    return Measurement(name, operations, tuple(seconds))
+        for (_, _, setup), timings in zip(runs, seconds, strict=True):
+            timed = setup()
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                timed()
+                timings.append(time.perf_counter() - start)
+            finally:
+                if collecting:
+                    gc.enable()
+    return [
+        Measurement(name, operations, tuple(timings))
+        for (name, operations, _), timings in zip(runs, seconds, strict=True)
+    ]
 
 
 def format_table(title: str, rows: list[Measurement], baseline: Measurement) -> str:

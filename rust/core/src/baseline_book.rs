@@ -84,16 +84,25 @@ impl BaselineBook {
         }
     }
 
-    /// Whether [`BaselineBook::run`] can run `ops` on this book: only places of limit orders (flags
-    /// 0 or IOC) on side 0 or 1, at prices in the window, of 1 lot or more, and cancels of ids
-    /// issued before them.
+    /// Whether [`BaselineBook::run`] can run `ops` on this book: columns of equal length holding
+    /// only places of limit orders (flags 0 or IOC) on side 0 or 1, at prices in the window, of 1
+    /// lot or more, and cancels of ids issued before them.
     ///
     /// # Errors
-    /// [`BookError::BatchRow`] naming the first row it cannot run.
+    /// [`BookError::BatchRow`] naming the first row it cannot run, or
+    /// [`BookError::InvalidParameter`] for columns of unequal length or too many orders.
     pub fn check(&self, ops: &Operations<'_>) -> Result<(), BookError> {
+        let rows = ops.op.len();
+        let lengths =
+            [ops.side.len(), ops.price.len(), ops.quantity.len(), ops.owner.len(), ops.order_id.len(), ops.flags.len()];
+        if lengths.iter().any(|&length| length != rows) {
+            return Err(BookError::InvalidParameter(format!(
+                "batch columns differ in length: op has {rows} rows, others {lengths:?}"
+            )));
+        }
         let highest = self.highest;
         let mut next_id = self.slots.len() as OrderId + 1;
-        for row in 0..ops.op.len() {
+        for row in 0..rows {
             let problem = match ops.op[row] {
                 op::PLACE => {
                     next_id += 1;
@@ -343,6 +352,11 @@ mod tests {
             let error = book.check(&rows.as_operations()).expect_err("a row it cannot run").to_string();
             assert!(error.contains("row 1") && error.contains(expected), "{error}");
         }
+        let mut short = OperationColumns::default();
+        short.push(op::PLACE, Side::Bid, 95, 1, 1, 0, 0);
+        short.flags.clear();
+        let error = book.check(&short.as_operations()).expect_err("a missing flag").to_string();
+        assert!(error.contains("differ in length"), "{error}");
         assert!(BaselineBook::new(0, 10).is_err());
         assert!(BaselineBook::new(10, 9).is_err());
         assert!(BaselineBook::new(1, 1 << 30).is_err());

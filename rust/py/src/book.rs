@@ -4,8 +4,10 @@
 //! borrows numpy columns, releases the GIL for the whole batch and hands the event columns back as
 //! numpy arrays without copying.
 
+use crossbook_core::baseline_book::BaselineBook;
 use crossbook_core::book::{
-    BookParams, EventRecords, Operations, OrderStatus, PlaceOutcome, EVENT_RECORD_FIELDS, EVENT_RECORD_SIZE,
+    BookParams, EventRecords, OperationColumns, Operations, OrderStatus, PlaceOutcome, EVENT_RECORD_FIELDS,
+    EVENT_RECORD_SIZE,
 };
 use crossbook_core::{
     Event as CoreEvent, EventKind, OrderBook as CoreBook, OrderRequest, OrderType, Reason, RestingOrder as CoreResting,
@@ -522,23 +524,8 @@ impl PyOrderBook {
         order_id: Option<&Bound<'py, PyAny>>,
         flags: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let op = column::<u8>(op, "op", "uint8")?;
-        let rows = op.len()?;
-        let side = column::<u8>(side, "side", "uint8")?;
-        let price = column::<i64>(price, "price", "int64")?;
-        let quantity = column::<i64>(quantity, "quantity", "int64")?;
-        let owner = optional_column::<u64>(owner, "owner", "uint64", rows)?;
-        let order_id = optional_column::<u64>(order_id, "order_id", "uint64", rows)?;
-        let flags = optional_column::<u16>(flags, "flags", "uint16", rows)?;
-        let operations = Operations {
-            op: op.slice()?,
-            side: side.slice()?,
-            price: price.slice()?,
-            quantity: quantity.slice()?,
-            owner: owner.slice()?,
-            order_id: order_id.slice()?,
-            flags: flags.slice()?,
-        };
+        let columns = BatchColumns::borrow(op, side, price, quantity, owner, order_id, flags)?;
+        let operations = columns.operations()?;
         let book = &mut self.book;
         let events = py.detach(|| {
             let mut events = EventRecords::with_capacity(operations.op.len() * 2);
@@ -546,6 +533,119 @@ impl PyOrderBook {
         });
         let words = PyArray1::from_vec(py, events.map_err(book_error)?.into_words());
         words.call_method1("view", (event_dtype(py)?,))
+    }
+}
+
+/// The order-book benchmark's yardstick (`crossbook_core::baseline_book`): a minimal
+/// array-of-levels book. Rows are loaded (checked and copied) first and run later with the GIL
+/// released, so a timed `run()` measures the book and nothing else.
+#[pyclass(module = "crossbook._core", name = "BaselineBook")]
+#[derive(Debug)]
+pub struct PyBaselineBook {
+    book: BaselineBook,
+    loaded: OperationColumns,
+}
+
+#[pymethods]
+impl PyBaselineBook {
+    #[new]
+    fn new(lowest: &Bound<'_, PyAny>, highest: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let (lowest, highest) = (convert::price(lowest, "lowest")?, convert::price(highest, "highest")?);
+        let book = BaselineBook::new(lowest, highest).map_err(book_error)?;
+        Ok(PyBaselineBook { book, loaded: OperationColumns::default() })
+    }
+
+    /// Checks and keeps rows for the next `run()`: limit places (flags 0 or `FLAG_IOC`) inside the
+    /// price window and cancels of issued ids only. Raises, keeping nothing, for any other row or
+    /// while rows are loaded and not yet run.
+    #[pyo3(signature = (op, side, price, quantity, owner=None, order_id=None, flags=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn load(
+        &mut self,
+        op: &Bound<'_, PyAny>,
+        side: &Bound<'_, PyAny>,
+        price: &Bound<'_, PyAny>,
+        quantity: &Bound<'_, PyAny>,
+        owner: Option<&Bound<'_, PyAny>>,
+        order_id: Option<&Bound<'_, PyAny>>,
+        flags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        if !self.loaded.is_empty() {
+            return Err(InvalidOrderError::new_err("rows are loaded already: run() them before loading more"));
+        }
+        let columns = BatchColumns::borrow(op, side, price, quantity, owner, order_id, flags)?;
+        let operations = columns.operations()?;
+        self.book.check(&operations).map_err(book_error)?;
+        self.loaded = OperationColumns {
+            op: operations.op.to_vec(),
+            side: operations.side.to_vec(),
+            price: operations.price.to_vec(),
+            quantity: operations.quantity.to_vec(),
+            owner: operations.owner.to_vec(),
+            order_id: operations.order_id.to_vec(),
+            flags: operations.flags.to_vec(),
+        };
+        Ok(())
+    }
+
+    /// Runs the loaded rows with the GIL released; returns the number of fills.
+    fn run(&mut self, py: Python<'_>) -> u64 {
+        let rows = std::mem::take(&mut self.loaded);
+        let book = &mut self.book;
+        py.detach(|| book.run(&rows.as_operations()))
+    }
+
+    /// Every live order, by id.
+    fn orders(&self) -> Vec<PyRestingOrder> {
+        self.book.orders().into_iter().map(PyRestingOrder).collect()
+    }
+}
+
+/// The seven columns of a batch, borrowed from numpy (zeros for the optional ones left out).
+struct BatchColumns<'py> {
+    op: Column<'py, u8>,
+    side: Column<'py, u8>,
+    price: Column<'py, i64>,
+    quantity: Column<'py, i64>,
+    owner: Column<'py, u64>,
+    order_id: Column<'py, u64>,
+    flags: Column<'py, u16>,
+}
+
+impl<'py> BatchColumns<'py> {
+    #[allow(clippy::too_many_arguments)]
+    fn borrow(
+        op: &Bound<'py, PyAny>,
+        side: &Bound<'py, PyAny>,
+        price: &Bound<'py, PyAny>,
+        quantity: &Bound<'py, PyAny>,
+        owner: Option<&Bound<'py, PyAny>>,
+        order_id: Option<&Bound<'py, PyAny>>,
+        flags: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Self> {
+        let op = column::<u8>(op, "op", "uint8")?;
+        let rows = op.len()?;
+        Ok(BatchColumns {
+            op,
+            side: column::<u8>(side, "side", "uint8")?,
+            price: column::<i64>(price, "price", "int64")?,
+            quantity: column::<i64>(quantity, "quantity", "int64")?,
+            owner: optional_column::<u64>(owner, "owner", "uint64", rows)?,
+            order_id: optional_column::<u64>(order_id, "order_id", "uint64", rows)?,
+            flags: optional_column::<u16>(flags, "flags", "uint16", rows)?,
+        })
+    }
+
+    fn operations(&self) -> PyResult<Operations<'_>> {
+        Ok(Operations {
+            op: self.op.slice()?,
+            side: self.side.slice()?,
+            price: self.price.slice()?,
+            quantity: self.quantity.slice()?,
+            owner: self.owner.slice()?,
+            order_id: self.order_id.slice()?,
+            flags: self.flags.slice()?,
+        })
     }
 }
 

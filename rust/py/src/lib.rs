@@ -19,6 +19,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<book::Fill>()?;
     module.add_class::<book::PyEvent>()?;
     module.add_class::<book::PyRestingOrder>()?;
+    module.add_class::<book::PyBaselineBook>()?;
     module.add_class::<exchange::PyEngine>()?;
     module.add_class::<exchange::OrderReport>()?;
     module.add_class::<exchange::OrderFill>()?;
