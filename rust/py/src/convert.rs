@@ -26,7 +26,8 @@ pub fn quantity(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
 }
 
 fn bounded_integer(value: &Bound<'_, PyAny>, name: &str, out_of_range: fn(String) -> PyErr) -> PyResult<i64> {
-    if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
+    // An exact `int` (the usual case) is one type comparison; subclasses other than `bool` too.
+    if value.is_exact_instance_of::<PyInt>() || (value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>()) {
         return value.extract::<i64>().map_err(|error| {
             if error.is_instance_of::<PyOverflowError>(value.py()) {
                 out_of_range(format!("{name} {value} does not fit in a signed 64-bit integer"))
