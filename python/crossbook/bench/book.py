@@ -84,8 +84,11 @@ def _calls(book: _PerCallBook, rows: dict[str, np.ndarray]) -> list[tuple[Callab
     columns = zip(*(rows[name].tolist() for name in names), strict=True)
     for op, side, price, quantity, owner, order_id, flags in columns:
         if op == OP_PLACE:
-            time_in_force = "IOC" if flags & FLAG_IOC else "GTC"
-            calls.append((book.place, (SIDE_NAMES[side], price, quantity, owner, None, time_in_force)))
+            # As a caller writes it: a GTC limit order leaves the defaults alone.
+            if flags & FLAG_IOC:
+                calls.append((book.place, (SIDE_NAMES[side], price, quantity, owner, None, "IOC")))
+            else:
+                calls.append((book.place, (SIDE_NAMES[side], price, quantity, owner)))
         elif op == OP_CANCEL:
             calls.append((book.cancel, (order_id,)))
         else:
