@@ -310,16 +310,7 @@ mod tests {
     fn trades_the_standard_workload_as_the_order_book_does() {
         let (warm, measured) = workload::standard(42, 10_000, 200_000);
         let mut rows = warm;
-        for row in 0..measured.len() {
-            let ops = measured.as_operations();
-            rows.op.push(ops.op[row]);
-            rows.side.push(ops.side[row]);
-            rows.price.push(ops.price[row]);
-            rows.quantity.push(ops.quantity[row]);
-            rows.owner.push(ops.owner[row]);
-            rows.order_id.push(ops.order_id[row]);
-            rows.flags.push(ops.flags[row]);
-        }
+        rows.extend_from(&measured.as_operations());
         let lowest = rows.price.iter().copied().filter(|&price| price > 0).min().expect("places");
         let highest = rows.price.iter().copied().max().expect("places");
         let [(fills, orders), (book_fills, book_orders)] = both(&rows, lowest, highest);

@@ -576,15 +576,7 @@ impl PyBaselineBook {
         let columns = BatchColumns::borrow(op, side, price, quantity, owner, order_id, flags)?;
         let operations = columns.operations()?;
         self.book.check(&operations).map_err(book_error)?;
-        self.loaded = OperationColumns {
-            op: operations.op.to_vec(),
-            side: operations.side.to_vec(),
-            price: operations.price.to_vec(),
-            quantity: operations.quantity.to_vec(),
-            owner: operations.owner.to_vec(),
-            order_id: operations.order_id.to_vec(),
-            flags: operations.flags.to_vec(),
-        };
+        self.loaded.extend_from(&operations);
         Ok(())
     }
 

@@ -126,6 +126,17 @@ impl OperationColumns {
         self.flags.push(flags);
     }
 
+    /// Appends every row of `ops` (columns of equal length).
+    pub fn extend_from(&mut self, ops: &Operations<'_>) {
+        self.op.extend_from_slice(ops.op);
+        self.side.extend_from_slice(ops.side);
+        self.price.extend_from_slice(ops.price);
+        self.quantity.extend_from_slice(ops.quantity);
+        self.owner.extend_from_slice(ops.owner);
+        self.order_id.extend_from_slice(ops.order_id);
+        self.flags.extend_from_slice(ops.flags);
+    }
+
     #[must_use]
     pub fn as_operations(&self) -> Operations<'_> {
         Operations {
