@@ -333,13 +333,7 @@ mod tests {
         for (code, side, price, quantity, order_id, bits, expected) in cases {
             let mut rows = OperationColumns::default();
             rows.push(op::PLACE, Side::Bid, 95, 1, 1, 0, 0);
-            rows.op.push(code);
-            rows.side.push(side);
-            rows.price.push(price);
-            rows.quantity.push(quantity);
-            rows.owner.push(1);
-            rows.order_id.push(order_id);
-            rows.flags.push(bits);
+            rows.push_codes(code, side, price, quantity, 1, order_id, bits);
             let error = book.check(&rows.as_operations()).expect_err("a row it cannot run").to_string();
             assert!(error.contains("row 1") && error.contains(expected), "{error}");
         }

@@ -117,8 +117,24 @@ impl OperationColumns {
         order_id: OrderId,
         flags: u16,
     ) {
+        self.push_codes(op, side as u8, price, quantity, owner, order_id, flags);
+    }
+
+    /// Appends one row with the side as its code, which need not name a side (for tests of
+    /// malformed rows).
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_codes(
+        &mut self,
+        op: u8,
+        side: u8,
+        price: Price,
+        quantity: Qty,
+        owner: OwnerId,
+        order_id: OrderId,
+        flags: u16,
+    ) {
         self.op.push(op);
-        self.side.push(side as u8);
+        self.side.push(side);
         self.price.push(price);
         self.quantity.push(quantity);
         self.owner.push(owner);
@@ -551,13 +567,7 @@ mod tests {
                         (_, flags::MARKET) if limits_and_cancels => (code, 0),
                         _ => (code, bits),
                     };
-                    columns.op.push(code);
-                    columns.side.push(side);
-                    columns.price.push(price);
-                    columns.quantity.push(quantity);
-                    columns.owner.push(1);
-                    columns.order_id.push(order_id);
-                    columns.flags.push(bits);
+                    columns.push_codes(code, side, price, quantity, 1, order_id, bits);
                 }
                 (first_id, columns)
             },
