@@ -334,6 +334,22 @@ def test_dead_ids_are_events_not_errors() -> None:
         assert book.cancel_all(99) == []
 
 
+
+class Ticks(int):
+    """An int subclass, as a caller's own unit type would be: still an int (bool is the one refused)."""
+
+
+@pytest.mark.parametrize("make_book", BOOKS.values(), ids=BOOKS.keys())
+def test_int_subclasses_are_ints(make_book: Callable[..., Any]) -> None:
+    book = populated(make_book)
+    resting = book.place("Bid", Ticks(100), Ticks(2), Ticks(B))
+    assert (resting.status, resting.remaining) == ("New", 2)
+    taken = book.place("Ask", Ticks(99), Ticks(7), Ticks(C), None, "IOC")
+    assert [(fill.maker_order_id, fill.quantity) for fill in taken.fills] == [(resting.order_id, 2), (1, 5)]
+    assert book.amend(Ticks(3), quantity=Ticks(2)).kind == "Amended"
+    assert book.cancel(Ticks(3)) is True
+    assert [(order.order_id, order.quantity) for order in book.orders()] == [(4, 6)]
+
 # ---------------------------------------------------------------------------------------------------
 # The constructor
 # ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 
 use crossbook_core::baseline_book::BaselineBook;
 use crossbook_core::book::{
-    BookParams, EventRecords, OperationColumns, Operations, OrderStatus, PlaceOutcome, EVENT_RECORD_FIELDS,
+    BookParams, EventRecords, EventSink, OperationColumns, Operations, OrderStatus, PlaceOutcome, EVENT_RECORD_FIELDS,
     EVENT_RECORD_SIZE,
 };
 use crossbook_core::{
@@ -129,8 +129,9 @@ impl Fill {
     }
 }
 
-/// The events of one place, stored inline when there are at most two (a resting or expiring order
-/// without fills), so the common per-call result costs no heap allocation besides its own object.
+/// The events of one place, written by the book straight into the result: inline while there are
+/// at most two (an order that rests, or expires without fills), so the common per-call result costs
+/// no heap allocation besides its own object; on the heap beyond that.
 #[derive(Debug)]
 enum PlaceEvents {
     Inline(usize, [CoreEvent; 2]),
@@ -138,12 +139,21 @@ enum PlaceEvents {
 }
 
 impl PlaceEvents {
-    fn copy_of(events: &[CoreEvent]) -> PlaceEvents {
-        match events {
-            [only] => PlaceEvents::Inline(1, [*only; 2]),
-            [first, second] => PlaceEvents::Inline(2, [*first, *second]),
-            _ => PlaceEvents::Heap(events.to_vec()),
-        }
+    /// What fills the unused inline slots; never read (`as_slice` stops at the length).
+    const UNUSED: CoreEvent = CoreEvent {
+        kind: EventKind::Accepted,
+        reason: Reason::None,
+        side: Side::Bid,
+        order_id: 0,
+        owner: 0,
+        price: 0,
+        quantity: 0,
+        maker_order_id: 0,
+        maker_owner: 0,
+    };
+
+    fn new() -> PlaceEvents {
+        PlaceEvents::Inline(0, [Self::UNUSED; 2])
     }
 
     fn as_slice(&self) -> &[CoreEvent] {
@@ -151,6 +161,35 @@ impl PlaceEvents {
             PlaceEvents::Inline(len, events) => &events[..*len],
             PlaceEvents::Heap(events) => events,
         }
+    }
+}
+
+impl EventSink for PlaceEvents {
+    #[inline]
+    fn push(&mut self, event: CoreEvent) {
+        match self {
+            PlaceEvents::Inline(len, events) if *len < events.len() => {
+                events[*len] = event;
+                *len += 1;
+            }
+            PlaceEvents::Inline(_, events) => {
+                let mut spilled = Vec::with_capacity(2 * events.len());
+                spilled.extend_from_slice(events);
+                spilled.push(event);
+                *self = PlaceEvents::Heap(spilled);
+            }
+            PlaceEvents::Heap(events) => events.push(event),
+        }
+    }
+}
+
+/// All `cancel` needs of its one event: whether it is `Cancelled` (else the order was not live).
+struct CancelSeen(bool);
+
+impl EventSink for CancelSeen {
+    #[inline]
+    fn push(&mut self, event: CoreEvent) {
+        self.0 = event.kind == EventKind::Cancelled;
     }
 }
 
@@ -392,17 +431,17 @@ impl PyOrderBook {
                 .transpose()?
                 .unwrap_or(SelfTradePrevention::RejectTaker),
         };
-        self.scratch.clear();
-        let outcome = self.book.place(&request, &mut self.scratch).map_err(book_error)?;
-        Ok(PlaceResult { outcome, events: PlaceEvents::copy_of(&self.scratch) })
+        let mut events = PlaceEvents::new();
+        let outcome = self.book.place(&request, &mut events).map_err(book_error)?;
+        Ok(PlaceResult { outcome, events })
     }
 
     /// Cancels a live order: True if cancelled, False if it is no longer live.
     fn cancel(&mut self, order_id: &Bound<'_, PyAny>) -> PyResult<bool> {
         let order_id = convert::unsigned(order_id, "order_id")?;
-        self.scratch.clear();
-        self.book.cancel(order_id, &mut self.scratch).map_err(book_error)?;
-        Ok(self.scratch.first().is_some_and(|event| event.kind == EventKind::Cancelled))
+        let mut cancelled = CancelSeen(false);
+        self.book.cancel(order_id, &mut cancelled).map_err(book_error)?;
+        Ok(cancelled.0)
     }
 
     /// Changes price and/or remaining quantity; returns the `Amended` or `Rejected` event.

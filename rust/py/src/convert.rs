@@ -11,23 +11,39 @@ use pyo3::types::{PyBool, PyInt, PyString};
 use crate::errors::{InvalidArgumentError, InvalidPriceError, InvalidQuantityError, InvalidTypeError};
 
 /// An `int` argument as `i64`.
+#[inline]
 pub fn integer(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
     bounded_integer(value, name, InvalidArgumentError::new_err)
 }
 
 /// A price in ticks: out of range is an `InvalidPriceError`.
+#[inline]
 pub fn price(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
     bounded_integer(value, name, InvalidPriceError::new_err)
 }
 
 /// A quantity in lots (or a quote amount): out of range is an `InvalidQuantityError`.
+#[inline]
 pub fn quantity(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
     bounded_integer(value, name, InvalidQuantityError::new_err)
 }
 
+/// The usual case, an exact `int` that fits, inlined into the callers; everything else (a subclass,
+/// an overflow, a wrong type) goes through [`checked_integer`].
+#[inline]
 fn bounded_integer(value: &Bound<'_, PyAny>, name: &str, out_of_range: fn(String) -> PyErr) -> PyResult<i64> {
-    // An exact `int` (the usual case) is one type comparison; subclasses other than `bool` too.
-    if value.is_exact_instance_of::<PyInt>() || (value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>()) {
+    if value.is_exact_instance_of::<PyInt>() {
+        if let Ok(integer) = value.extract::<i64>() {
+            return Ok(integer);
+        }
+    }
+    checked_integer(value, name, out_of_range)
+}
+
+#[cold]
+#[inline(never)]
+fn checked_integer(value: &Bound<'_, PyAny>, name: &str, out_of_range: fn(String) -> PyErr) -> PyResult<i64> {
+    if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
         return value.extract::<i64>().map_err(|error| {
             if error.is_instance_of::<PyOverflowError>(value.py()) {
                 out_of_range(format!("{name} {value} does not fit in a signed 64-bit integer"))
@@ -40,9 +56,15 @@ fn bounded_integer(value: &Bound<'_, PyAny>, name: &str, out_of_range: fn(String
 }
 
 /// An `int` argument as `u64` (ids and owners).
+#[inline]
 pub fn unsigned(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
     let signed = integer(value, name)?;
-    u64::try_from(signed).map_err(|_| InvalidArgumentError::new_err(format!("{name} must be >= 0, got {signed}")))
+    u64::try_from(signed).map_err(|_| negative(name, signed))
+}
+
+#[cold]
+fn negative(name: &str, value: i64) -> PyErr {
+    InvalidArgumentError::new_err(format!("{name} must be >= 0, got {value}"))
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
