@@ -334,7 +334,6 @@ def test_dead_ids_are_events_not_errors() -> None:
         assert book.cancel_all(99) == []
 
 
-
 class Ticks(int):
     """An int subclass, as a caller's own unit type would be: still an int (bool is the one refused)."""
 
@@ -349,6 +348,7 @@ def test_int_subclasses_are_ints(make_book: Callable[..., Any]) -> None:
     assert book.amend(Ticks(3), quantity=Ticks(2)).kind == "Amended"
     assert book.cancel(Ticks(3)) is True
     assert [(order.order_id, order.quantity) for order in book.orders()] == [(4, 6)]
+
 
 # ---------------------------------------------------------------------------------------------------
 # The constructor
