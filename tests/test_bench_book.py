@@ -16,10 +16,15 @@ from crossbook.reference_book import order_tuple
 def test_a_tiny_book_benchmark_agrees_and_renders() -> None:
     result = run_book_benchmark(operations=20_000, reference_operations=300, warmup=1_000, repeats=2)
     assert len(result.baseline.seconds) == len(result.bulk.seconds) == 2
-    assert result.bulk_over_baseline > 0
+    assert len(result.per_call.seconds) == 2
+    for measured, ratio in ((result.bulk, result.bulk_over_baseline), (result.per_call, result.per_call_over_baseline)):
+        rounds = [mine / theirs for mine, theirs in zip(measured.seconds, result.baseline.seconds, strict=True)]
+        assert ratio == pytest.approx(sum(rounds) / 2)  # the median of two rounds
     table = result.table()
     assert "minimal array-of-levels book (Rust)" in table
     assert "bulk API / minimal array-of-levels book" in table and "target <= 1.5x" in table
+    assert f"per-call API / minimal array-of-levels book: {result.per_call_over_baseline:.2f}x" in table
+    assert "target <= 150 ns/op, 9.4x the minimal book's 16 ns/op" in table
 
 
 def test_the_baseline_book_trades_the_workload_as_the_order_book_does() -> None:
