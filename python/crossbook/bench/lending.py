@@ -2,8 +2,8 @@
 
 Two exchanges, one with ``small`` and one with ``large`` subaccounts (half lend USDC, half borrow it
 against BTC), time one hourly accrual of every pool — the engine's ``accrue_interest``, which moves
-the pools' cumulative indices and touches no subaccount. The ratio of the two is the point: close to
-1 however many subaccounts hold lends and borrows.
+the pools' cumulative indices and touches no subaccount, in rounds that take turns between the two.
+The ratio of the two is the point: close to 1 however many subaccounts hold lends and borrows.
 """
 
 from __future__ import annotations

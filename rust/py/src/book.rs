@@ -130,8 +130,8 @@ impl Fill {
 }
 
 /// The events of one place, written by the book straight into the result: inline while there are
-/// at most two (an order that rests, or expires without fills), so the common per-call result costs
-/// no heap allocation besides its own object; on the heap beyond that.
+/// at most two (an order that rests, fills at once against one order, or expires without fills), so
+/// the common per-call result costs no heap allocation besides its own object; on the heap beyond.
 #[derive(Debug)]
 enum PlaceEvents {
     Inline(usize, [CoreEvent; 2]),

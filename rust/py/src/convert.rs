@@ -40,6 +40,8 @@ fn bounded_integer(value: &Bound<'_, PyAny>, name: &str, out_of_range: fn(String
     checked_integer(value, name, out_of_range)
 }
 
+/// Every check of an integer argument. An exact `int` comes here only when it does not fit, and
+/// converting it again raises the same overflow, now named after the argument.
 #[cold]
 #[inline(never)]
 fn checked_integer(value: &Bound<'_, PyAny>, name: &str, out_of_range: fn(String) -> PyErr) -> PyResult<i64> {
