@@ -1101,41 +1101,14 @@ pub(super) mod avx512 {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::{Row, LIMIT};
+    use crate::exchange::Scenario;
     use crate::risk::scan::{Columns, ScanResult};
-    use crate::risk::{
-        account_margin, margin_of, AccountState, AssetRisk, Fraction, Haircut, MarketRisk, Prepared, RiskParams,
-    };
+    use crate::risk::{account_margin, margin_of, AssetRisk, Fraction, Haircut, MarketRisk, Prepared, RiskParams};
     use crate::workload::SplitMix64;
     use proptest::prelude::*;
     use std::cell::RefCell;
 
     const USDC: i64 = 1_000_000;
-
-    /// One account's columns.
-    #[derive(Clone, Debug)]
-    struct Account {
-        holdings: Vec<i64>,
-        borrowed: Vec<i64>,
-        net_qty: Vec<i64>,
-        net_cost: Vec<i64>,
-        open_bids: Vec<i64>,
-        open_asks: Vec<i64>,
-        max_leverage: u32,
-    }
-
-    impl Account {
-        fn state(&self) -> AccountState<'_> {
-            AccountState {
-                holdings: &self.holdings,
-                borrowed: &self.borrowed,
-                net_qty: &self.net_qty,
-                net_cost: &self.net_cost,
-                open_bids: &self.open_bids,
-                open_asks: &self.open_asks,
-                max_leverage: self.max_leverage,
-            }
-        }
-    }
 
     /// The vector kernels this CPU can run.
     #[derive(Clone, Copy, Debug)]
@@ -1158,11 +1131,11 @@ mod tests {
     /// Runs `accounts` through each kernel the CPU has and returns, per kernel, whether the lanes
     /// answered each account; panics where an answer differs from the exact path's. Empty on a CPU
     /// without AVX2 and FMA (nothing to compare).
-    fn answered(params: &RiskParams, accounts: &[Account]) -> Vec<(Kernel, Vec<bool>)> {
+    fn answered(params: &RiskParams, accounts: &[Scenario]) -> Vec<(Kernel, Vec<bool>)> {
         let constants = Prepared::new(params);
         let plan = constants.lanes.as_ref().expect("a plan for these parameters");
         let borrows = accounts.iter().any(|account| !account.borrowed.is_empty());
-        let column = |pick: fn(&Account) -> &Vec<i64>| {
+        let column = |pick: fn(&Scenario) -> &Vec<i64>| {
             accounts.iter().flat_map(|account| pick(account).clone()).collect::<Vec<i64>>()
         };
         let borrowed: Vec<i64> = if borrows {
@@ -1296,7 +1269,7 @@ mod tests {
     }
 
     /// A venue-like account: holdings and positions of up to about `scale` USDC of notional.
-    fn venue_account(rng: &mut SplitMix64, params: &RiskParams, scale: f64) -> Account {
+    fn venue_account(rng: &mut SplitMix64, params: &RiskParams, scale: f64) -> Scenario {
         let size = |rng: &mut SplitMix64| (rng.next_u64() as f64 / u64::MAX as f64 * 12.0).exp() * scale / 1.6e5;
         let atoms = |rng: &mut SplitMix64, asset: &AssetRisk| {
             (size(rng) * USDC as f64 / asset.price as f64 * asset.unit as f64) as i64
@@ -1329,7 +1302,7 @@ mod tests {
             open_bids.push(if rng.below(2) == 0 { 0 } else { lots.abs() / 2 + i64::try_from(rng.below(10)).unwrap() });
             open_asks.push(if rng.below(2) == 0 { 0 } else { lots.abs() / 3 });
         }
-        Account {
+        Scenario {
             holdings,
             borrowed,
             net_qty,
@@ -1346,7 +1319,7 @@ mod tests {
         let (mut answered_count, mut accounts_count) = (0, 0);
         for _ in 0..200 {
             let params = venue_params(&mut rng);
-            let accounts: Vec<Account> = (0..100).map(|_| venue_account(&mut rng, &params, 100_000.0)).collect();
+            let accounts: Vec<Scenario> = (0..100).map(|_| venue_account(&mut rng, &params, 100_000.0)).collect();
             for (_, answers) in answered(&params, &accounts) {
                 answered_count += answers.iter().filter(|&&answer| answer).count();
                 accounts_count += accounts.len();
@@ -1417,7 +1390,7 @@ mod tests {
         ) {
             let mut rng = SplitMix64::new(seed);
             let params = venue_params(&mut rng);
-            let accounts: Vec<Account> = edges
+            let accounts: Vec<Scenario> = edges
                 .iter()
                 .map(|&(edge, column, max_leverage)| {
                     let mut account = venue_account(&mut rng, &params, scale);
